@@ -1,0 +1,3 @@
+module logpipe/schemas
+
+go 1.26.8

@@ -1,0 +1,66 @@
+package logevent
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Encode returns the wire form of e on Kafka: its JSON object with the
+// documented keys.
+func Encode(e *Event) ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+	}
+	return b, nil
+}
+
+// Decode parses one JSON event into a New event, so absent fields keep their
+// defaults. Unknown keys are ignored (forward compatibility on the topic).
+func Decode(b []byte) (Event, error) {
+	e := New()
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	return e, nil
+}
+
+// DecodeStrict is Decode but rejects unknown keys and trailing data, for input
+// from callers.
+func DecodeStrict(b []byte) (Event, error) {
+	e := New()
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&e); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	if d.More() {
+		return Event{}, fmt.Errorf("decode event: trailing data after the object")
+	}
+	return e, nil
+}
+
+// Key is the Kafka message key of e: its id, so a log and its retries land on
+// the same partition and partitions stay evenly loaded.
+func (e *Event) Key() []byte { return []byte(e.ID) }
+
+// NewID returns a new unique, time-ordered log id: UUIDv7 text, whose first
+// 48 bits are the current Unix time in milliseconds.
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// IDTime returns the time embedded in a UUIDv7 id, if id is one. Ingest uses it
+// to keep created_at stable when a caller retries with the same id.
+func IDTime(id string) (Millis, bool) {
+	u, err := uuid.Parse(id)
+	if err != nil || u.Version() != 7 {
+		return 0, false
+	}
+	sec, nsec := u.Time().UnixTime()
+	return MillisOf(time.Unix(sec, nsec)), true
+}

@@ -1,0 +1,130 @@
+package logevent
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"unicode/utf8"
+)
+
+// FieldError says which field of an event is wrong and why; Field is the
+// documented column name (or a JSON path for nested input).
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Limits bound what one event may carry. The zero value is not useful; start
+// from DefaultLimits.
+type Limits struct {
+	// MaxPayloadBytes bounds each of request.body, response.body and the headers (default 4 MiB).
+	MaxPayloadBytes int
+	// MaxStringLen bounds every scalar string column, in bytes (default 2048).
+	MaxStringLen int
+	// MaxMetadataKeys bounds the number of metadata pairs (default 64).
+	MaxMetadataKeys int
+	// MaxMetadataValueLen bounds each metadata value, in characters (default 128).
+	MaxMetadataValueLen int
+}
+
+// DefaultLimits are the limits used unless configured otherwise.
+var DefaultLimits = Limits{
+	MaxPayloadBytes:     4 << 20,
+	MaxStringLen:        2048,
+	MaxMetadataKeys:     64,
+	MaxMetadataValueLen: 128,
+}
+
+// MetadataKeyPattern is what a metadata key may look like; queries rely on it
+// to use keys as filter and group names safely.
+var MetadataKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,64}$`)
+
+// IDPattern is what a log id may look like (UUIDs, ULIDs and similar).
+var IDPattern = regexp.MustCompile(`^[A-Za-z0-9_.:\-]{1,64}$`)
+
+// Validate returns every problem of e, or nil. It expects a complete event:
+// id, workspace and created_at set (ingest sets them before validating).
+func (e *Event) Validate(l Limits) []FieldError {
+	var errs []FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if !IDPattern.MatchString(e.ID) {
+		add("id", "must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
+	}
+	if e.WorkspaceID == "" {
+		add("workspace_id", "is required")
+	}
+	if e.CreatedAt <= 0 {
+		add("created_at", "is required")
+	}
+	for _, c := range Columns {
+		switch c.Kind {
+		case KindString:
+			s := *(c.Dest(e).(*string))
+			if len(s) > l.MaxStringLen {
+				add(c.Name, "is %d bytes; the limit is %d", len(s), l.MaxStringLen)
+			} else if !utf8.ValidString(s) {
+				add(c.Name, "is not valid UTF-8")
+			}
+		case KindRaw:
+			r := *(c.Dest(e).(*RawJSON))
+			if len(r) > l.MaxPayloadBytes {
+				add(c.Name, "is %d bytes; the limit is %d", len(r), l.MaxPayloadBytes)
+			} else if len(r) > 0 && !json.Valid(r) {
+				add(c.Name, "is not valid JSON")
+			}
+			if len(r) > 0 && e.IsTracked == 0 {
+				add(c.Name, "must be empty when is_tracked is 0 (DO NOT TRACK)")
+			}
+		case KindUInt8:
+			if v := *(c.Dest(e).(*uint8)); v > 1 {
+				add(c.Name, "must be 0 or 1, got %d", v)
+			}
+		}
+	}
+	enum := func(field, v string, allowed []string) {
+		if !slices.Contains(allowed, v) {
+			add(field, "must be one of %q, got %q", allowed, v)
+		}
+	}
+	enum("cache_status", e.CacheStatus, CacheStatuses)
+	enum("cache_type", e.CacheType, CacheTypes)
+	enum("stream_mode", e.StreamMode, StreamModes)
+	enum("mode", e.Mode, Modes)
+	if math.IsNaN(e.Cost) || math.IsInf(e.Cost, 0) || e.Cost < 0 {
+		add("cost", "must be a finite number ≥ 0")
+	}
+	if e.ResponseStatusCode < 100 || e.ResponseStatusCode > 599 {
+		add("response_status_code", "must be an HTTP status 100-599, got %d", e.ResponseStatusCode)
+	}
+	if len(e.MetadataKey) != len(e.MetadataValue) {
+		add("metadata.value", "has %d values for %d keys; the arrays are parallel", len(e.MetadataValue), len(e.MetadataKey))
+	}
+	if len(e.MetadataKey) > l.MaxMetadataKeys {
+		add("metadata.key", "has %d keys; the limit is %d", len(e.MetadataKey), l.MaxMetadataKeys)
+	}
+	seen := make(map[string]bool, len(e.MetadataKey))
+	for i, k := range e.MetadataKey {
+		field := fmt.Sprintf("metadata.key[%d]", i)
+		switch {
+		case !MetadataKeyPattern.MatchString(k):
+			add(field, "%q must match %s", k, MetadataKeyPattern)
+		case seen[k]:
+			add(field, "%q appears twice", k)
+		}
+		seen[k] = true
+	}
+	for i, v := range e.MetadataValue {
+		if n := utf8.RuneCountInString(v); n > l.MaxMetadataValueLen {
+			add(fmt.Sprintf("metadata.value[%d]", i), "is %d characters; the limit is %d", n, l.MaxMetadataValueLen)
+		} else if !utf8.ValidString(v) {
+			add(fmt.Sprintf("metadata.value[%d]", i), "is not valid UTF-8")
+		}
+	}
+	return errs
+}
