@@ -1,0 +1,76 @@
+// Command logpipectl is the operator's tool: it applies the ClickHouse
+// migrations and manages API keys in the key registry file.
+//
+//	logpipectl migrate [-clickhouse-addr 127.0.0.1:9000] [-database logpipe] [-variant single|cluster]
+//	logpipectl key -keys-file F -org O -workspace W -role admin|member -plan developer|production|enterprise
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"logpipe/lib/chconn"
+	"logpipe/lib/envflag"
+	"logpipe/lib/migrate"
+	"logpipe/lib/server"
+	"logpipe/lib/tenant"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "logpipectl:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: logpipectl migrate|key [flags]")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "migrate":
+		fs := envflag.New("migrate")
+		var cfg chconn.Config
+		var variant string
+		fs.String(&cfg.Addr, "clickhouse-addr", "LOGPIPE_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native address")
+		fs.String(&cfg.Database, "clickhouse-database", "LOGPIPE_CLICKHOUSE_DATABASE", "logpipe", "ClickHouse database")
+		fs.String(&cfg.User, "clickhouse-user", "LOGPIPE_CLICKHOUSE_USER", "default", "ClickHouse user")
+		fs.String(&cfg.Password, "clickhouse-password", "LOGPIPE_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+		fs.String(&variant, "variant", "LOGPIPE_SCHEMA_VARIANT", migrate.Single, "schema variant: single or cluster")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		conn, err := chconn.Open(ctx, cfg, true)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		return migrate.Apply(ctx, conn, variant, server.NewLogger("info"))
+	case "key":
+		fs := envflag.New("key")
+		var path, org, ws, role, plan string
+		fs.String(&path, "keys-file", "LOGPIPE_KEYS_FILE", ".stack/dev/keys.json", "key registry file")
+		fs.String(&org, "org", "ORG", "", "organisation id (default: org-<workspace>)")
+		fs.String(&ws, "workspace", "WORKSPACE", "demo", "workspace id")
+		fs.String(&role, "role", "ROLE", "admin", "admin or member")
+		fs.String(&plan, "plan", "PLAN", "production", "developer, production or enterprise")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if org == "" {
+			org = "org-" + ws
+		}
+		plain, _, err := tenant.AddKey(path, org, ws, tenant.Role(role), tenant.Plan(plan))
+		if err != nil {
+			return err
+		}
+		fmt.Println(plain)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q: want migrate or key", args[0])
+}

@@ -1,0 +1,141 @@
+// Package migrate applies the numbered ClickHouse migrations embedded from
+// schemas/clickhouse, in order, each once. Every statement is itself
+// idempotent (IF NOT EXISTS), so a crash between a statement and its record,
+// or two services migrating at once, is harmless.
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"logpipe/schemas"
+)
+
+// Variants of the schema.
+const (
+	Single  = "single"  // one server: MergeTree family tables
+	Cluster = "cluster" // Replicated tables behind Distributed ones
+)
+
+// Migration is one numbered file.
+type Migration struct {
+	Version    int
+	Name       string
+	Statements []string
+}
+
+// Load returns the migrations of variant in version order.
+func Load(variant string) ([]Migration, error) {
+	dir := "clickhouse/" + variant
+	files, err := fs.Glob(schemas.FS, dir+"/*.sql")
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no migrations for variant %q", variant)
+	}
+	var out []Migration
+	for _, f := range files {
+		base := path.Base(f)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with its number, e.g. 0001_logs.sql", f)
+		}
+		raw, err := fs.ReadFile(schemas.FS, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Migration{Version: v, Name: base, Statements: split(string(raw))})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	for i := 1; i < len(out); i++ {
+		if out[i].Version == out[i-1].Version {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", out[i-1].Name, out[i].Name, out[i].Version)
+		}
+	}
+	return out, nil
+}
+
+// split cuts a file into statements at semicolons ending a line, dropping
+// comment lines.
+func split(sql string) []string {
+	var b strings.Builder
+	for _, line := range strings.Split(sql, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	var out []string
+	for _, s := range strings.Split(b.String(), ";\n") {
+		if s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), ";")); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Apply runs every migration of variant not yet recorded in schema_migrations
+// of conn's database.
+func Apply(ctx context.Context, conn driver.Conn, variant string, log *slog.Logger) error {
+	ms, err := Load(variant)
+	if err != nil {
+		return err
+	}
+	if err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations
+(version UInt32, name String, applied_at DateTime) ENGINE = MergeTree ORDER BY version`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM schema_migrations")
+	if err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		applied[int(v)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for _, m := range ms {
+		if applied[m.Version] {
+			continue
+		}
+		for i, s := range m.Statements {
+			if err := conn.Exec(ctx, s); err != nil {
+				return fmt.Errorf("migration %s statement %d: %w", m.Name, i+1, err)
+			}
+		}
+		if err := record(ctx, conn, m); err != nil {
+			return fmt.Errorf("record migration %s: %w", m.Name, err)
+		}
+		log.Info("migration applied", "version", m.Version, "name", m.Name)
+	}
+	return nil
+}
+
+func record(ctx context.Context, conn driver.Conn, m Migration) error {
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO schema_migrations (version, name, applied_at)")
+	if err != nil {
+		return err
+	}
+	if err := b.Append(uint32(m.Version), m.Name, time.Now()); err != nil {
+		b.Abort()
+		return err
+	}
+	return b.Send()
+}
