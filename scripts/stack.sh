@@ -19,6 +19,7 @@
 #   LOGPIPE_TOPICS="logpipe.logs logpipe.feedback logpipe.logs.dlq"
 #   LOGPIPE_KAFKA_HEAP_OPTS="-Xms512m -Xmx512m"
 #   LOGPIPE_STACK_TIMEOUT=120               seconds to wait for each server to be ready
+#   LOGPIPE_STACK_SERVICES="clickhouse kafka"  which servers this stack runs (one of them for fault tests)
 #
 # Two stacks coexist as long as their LOGPIPE_STACK_DIR and ports differ, e.g. tests use
 #   LOGPIPE_STACK_DIR=<repo>/.stack/test LOGPIPE_CH_PORT=19000 LOGPIPE_CH_HTTP_PORT=18123
@@ -41,6 +42,10 @@ TOPIC_PARTITIONS=${LOGPIPE_TOPIC_PARTITIONS:-6}
 TOPICS=${LOGPIPE_TOPICS:-logpipe.logs logpipe.feedback logpipe.logs.dlq}
 KAFKA_HEAP_OPTS=${LOGPIPE_KAFKA_HEAP_OPTS:--Xms512m -Xmx512m}
 TIMEOUT=${LOGPIPE_STACK_TIMEOUT:-120}
+# Which servers this stack runs: "clickhouse kafka" (default), or one of them
+# (fault tests run a Kafka of their own that they can stop and start).
+SERVICES=${LOGPIPE_STACK_SERVICES:-clickhouse kafka}
+want() { [[ " $SERVICES " == *" $1 "* ]]; }
 
 # A relative stack dir is taken relative to the caller's cwd; make it absolute so the
 # generated configs and the process command lines (used to recognise our pids) are stable.
@@ -371,13 +376,17 @@ cmd_up() {
   t0=$(now_ms)
   # An instance already running from this stack dir is left alone. Ports are checked
   # before anything starts, so a conflict leaves nothing half-started.
-  if pid=$(ch_pid); then
+  if ! want clickhouse; then
+    :
+  elif pid=$(ch_pid); then
     log "ClickHouse already running (pid $pid, port $CH_PORT)"
   else
     check_ports_free ClickHouse "$CH_PORT" "$CH_HTTP_PORT" "$CH_INTERSERVER_PORT"
     ch_started=1
   fi
-  if pid=$(kafka_pid); then
+  if ! want kafka; then
+    :
+  elif pid=$(kafka_pid); then
     log "Kafka already running (pid $pid, port $KAFKA_PORT)"
   else
     check_ports_free Kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
@@ -387,11 +396,15 @@ cmd_up() {
   if ((ch_started)); then start_clickhouse; fi
   if ((kafka_started)); then start_kafka; fi
 
-  wait_ready ClickHouse ch_pid ch_ready "$CH_OUT" "$CH_ERR_LOG" "$CH_SERVER_LOG"
-  if ((ch_started)); then log "ClickHouse ready in $(($(now_ms) - t0)) ms"; fi
-  wait_ready Kafka kafka_pid kafka_ready "$KAFKA_OUT" "$KAFKA_LOG"
-  if ((kafka_started)); then log "Kafka ready in $(($(now_ms) - t0)) ms"; fi
-  create_topics
+  if want clickhouse; then
+    wait_ready ClickHouse ch_pid ch_ready "$CH_OUT" "$CH_ERR_LOG" "$CH_SERVER_LOG"
+    if ((ch_started)); then log "ClickHouse ready in $(($(now_ms) - t0)) ms"; fi
+  fi
+  if want kafka; then
+    wait_ready Kafka kafka_pid kafka_ready "$KAFKA_OUT" "$KAFKA_LOG"
+    if ((kafka_started)); then log "Kafka ready in $(($(now_ms) - t0)) ms"; fi
+    create_topics
+  fi
   log "stack up in $(($(now_ms) - t0)) ms: clickhouse 127.0.0.1:$CH_PORT (http $CH_HTTP_PORT), kafka 127.0.0.1:$KAFKA_PORT, dir $STACK_DIR"
 }
 
@@ -449,7 +462,7 @@ cmd_status() {
     echo "clickhouse: running pid $pid, 127.0.0.1:$CH_PORT (http $CH_HTTP_PORT), $state"
   else
     echo "clickhouse: stopped"
-    rc=3
+    if want clickhouse; then rc=3; fi
   fi
   if pid=$(kafka_pid); then
     kafka_ready && state="ready" || state="not answering"
@@ -459,7 +472,7 @@ cmd_status() {
     fi
   else
     echo "kafka:      stopped"
-    rc=3
+    if want kafka; then rc=3; fi
   fi
   if pid=$(pid_of "$NGINX_PID" "$STACK_DIR/nginx/logpipe.conf"); then
     echo "proxy:      running pid $pid (scripts/proxy.sh)"

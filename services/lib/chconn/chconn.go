@@ -9,6 +9,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"logpipe/lib/envflag"
 )
 
 // Config addresses a ClickHouse server.
@@ -64,4 +66,13 @@ func dial(ctx context.Context, cfg Config, database string) (driver.Conn, error)
 		return nil, fmt.Errorf("ping clickhouse %s/%s: %w", cfg.Addr, database, err)
 	}
 	return conn, nil
+}
+
+// RegisterFlags defines the shared ClickHouse flags on fs, filling cfg.
+func RegisterFlags(fs *envflag.Set, cfg *Config) {
+	fs.String(&cfg.Addr, "clickhouse-addr", "LOGPIPE_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address")
+	fs.String(&cfg.Database, "clickhouse-database", "LOGPIPE_CLICKHOUSE_DATABASE", "logpipe", "ClickHouse database")
+	fs.String(&cfg.User, "clickhouse-user", "LOGPIPE_CLICKHOUSE_USER", "default", "ClickHouse user")
+	fs.String(&cfg.Password, "clickhouse-password", "LOGPIPE_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+	fs.Int(&cfg.MaxOpenConns, "clickhouse-max-conns", "LOGPIPE_CLICKHOUSE_MAX_CONNS", 16, "ClickHouse connection pool size")
 }

@@ -37,10 +37,7 @@ func run(args []string) error {
 		fs := envflag.New("migrate")
 		var cfg chconn.Config
 		var variant string
-		fs.String(&cfg.Addr, "clickhouse-addr", "LOGPIPE_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native address")
-		fs.String(&cfg.Database, "clickhouse-database", "LOGPIPE_CLICKHOUSE_DATABASE", "logpipe", "ClickHouse database")
-		fs.String(&cfg.User, "clickhouse-user", "LOGPIPE_CLICKHOUSE_USER", "default", "ClickHouse user")
-		fs.String(&cfg.Password, "clickhouse-password", "LOGPIPE_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+		chconn.RegisterFlags(fs, &cfg)
 		fs.String(&variant, "variant", "LOGPIPE_SCHEMA_VARIANT", migrate.Single, "schema variant: single or cluster")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err

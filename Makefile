@@ -1,0 +1,46 @@
+# logpipe — the log pipeline behind an LLM gateway's Logs product.
+# `make up` starts everything; `make test` runs every test. See README.md.
+
+SHELL := /bin/bash
+MODULES := schemas services/lib services/ingest services/consumer services/query scripts/loadgen
+BIN := .cache/bin
+
+WORKSPACE ?= demo
+ROLE ?= admin
+PLAN ?= production
+ORG ?= org-$(WORKSPACE)
+
+.PHONY: up down test key build deps stack-up stack-down fmt
+
+## up: start ClickHouse, Kafka, the three services and the one-base-URL proxy; send a demo burst; stay up until Ctrl-C
+up: build
+	scripts/up.sh
+
+## down: stop everything `make up` started (and only that)
+down:
+	scripts/down.sh
+
+## test: every test, unit and integration, against real ClickHouse and Kafka started on test ports
+test:
+	scripts/test.sh
+
+## key: print a new API key for the local stack (WORKSPACE=w ROLE=admin|member PLAN=developer|production|enterprise)
+key: build
+	@$(BIN)/logpipectl key -keys-file .stack/dev/keys.json -org $(ORG) -workspace $(WORKSPACE) -role $(ROLE) -plan $(PLAN)
+
+## build: build the binaries into .cache/bin
+build:
+	@mkdir -p $(BIN)
+	go build -o $(BIN)/ ./services/lib/cmd/logpipectl ./services/ingest ./services/consumer ./services/query ./scripts/loadgen
+
+## deps: download Go modules (and the SDK used by compatibility tests)
+deps:
+	@for m in $(MODULES); do (cd $$m && go mod download); done
+
+fmt:
+	gofmt -w $(MODULES)
+
+.PHONY: bench
+## bench: every benchmark, printed as ratios against DESIGN.md section 8 (BENCH=name for one)
+bench:
+	scripts/bench.sh
