@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `make up`: start the whole local product and stay up until Ctrl-C.
+#   1. install what is missing and start ClickHouse + Kafka (scripts/stack.sh)
+#   2. apply the ClickHouse migrations (logpipectl migrate)
+#   3. start query, consumer and ingest (binaries built by `make build` in .cache/bin)
+#   4. start the one base URL, nginx on 127.0.0.1:8000 (scripts/proxy.sh)
+#   5. create a demo admin key (once) and send a short realistic demo burst
+# Everything lives in .stack/dev (data, logs, pid files, keys.json); `make down`
+# (scripts/down.sh) stops exactly what this started.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+BIN=$REPO/.cache/bin
+DEV=$REPO/.stack/dev
+export LOGPIPE_STACK_DIR=$DEV
+mkdir -p "$DEV/exports"
+
+log() { printf '[up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+scripts/stack.sh install
+scripts/stack.sh up
+
+export LOGPIPE_KEYS_FILE=$DEV/keys.json
+export LOGPIPE_EXPORT_DIR=$DEV/exports
+export LOGPIPE_PUBLIC_URL=http://127.0.0.1:8000
+export LOGPIPE_INGEST_ADDR=127.0.0.1:8080 LOGPIPE_QUERY_ADDR=127.0.0.1:8081 LOGPIPE_CONSUMER_ADDR=127.0.0.1:8082
+export LOGPIPE_QUERY_URL=http://127.0.0.1:8081
+if [[ ! -s $DEV/signing.key ]]; then
+  head -c 32 /dev/urandom | base64 >"$DEV/signing.key"
+  chmod 600 "$DEV/signing.key"
+fi
+LOGPIPE_SIGNING_KEY=$(<"$DEV/signing.key")
+export LOGPIPE_SIGNING_KEY
+
+if [[ ! -s $DEV/demo-admin.key ]]; then
+  "$BIN/logpipectl" key -keys-file "$LOGPIPE_KEYS_FILE" -org org-demo -workspace demo -role admin -plan production >"$DEV/demo-admin.key"
+fi
+KEY=$(<"$DEV/demo-admin.key")
+
+"$BIN/logpipectl" migrate
+
+alive() { [[ -f $DEV/$1.pid ]] && kill -0 "$(<"$DEV/$1.pid")" 2>/dev/null; }
+start() { # NAME: start .cache/bin/NAME in the background unless it already runs
+  if alive "$1"; then
+    log "$1 already running (pid $(<"$DEV/$1.pid"))"
+    return
+  fi
+  nohup "$BIN/$1" >>"$DEV/$1.log" 2>&1 &
+  echo $! >"$DEV/$1.pid"
+  log "started $1 (pid $!, log $DEV/$1.log)"
+}
+wait_ready() { # NAME ADDR
+  local deadline=$((SECONDS + 60))
+  until curl -fsS "http://$2/readyz" >/dev/null 2>&1; do
+    alive "$1" || { tail -n 30 "$DEV/$1.log" >&2; log "$1 exited"; exit 1; }
+    ((SECONDS < deadline)) || { tail -n 30 "$DEV/$1.log" >&2; log "$1 not ready after 60s"; exit 1; }
+    sleep 0.3
+  done
+}
+start query
+start consumer
+start ingest
+wait_ready query "$LOGPIPE_QUERY_ADDR"
+wait_ready consumer "$LOGPIPE_CONSUMER_ADDR"
+wait_ready ingest "$LOGPIPE_INGEST_ADDR"
+LOGPIPE_INGEST_ADDR=127.0.0.1:8080 LOGPIPE_QUERY_ADDR=127.0.0.1:8081 scripts/proxy.sh up
+
+log "demo burst: 200 realistic logs through the one base URL"
+"$BIN/loadgen" -n 200 -url http://127.0.0.1:8000/v1/logs -key "$KEY" -seed "$RANDOM"
+
+cat <<EOT
+
+logpipe is up.
+  one base URL   http://127.0.0.1:8000/v1      (nginx: writes -> ingest, reads -> query)
+  ingest         http://127.0.0.1:8080
+  query          http://127.0.0.1:8081
+  consumer       http://127.0.0.1:8082/metrics
+  ClickHouse     127.0.0.1:9000 (native)       Kafka 127.0.0.1:9092
+  demo admin key $KEY     (workspace demo, production plan)
+
+  curl -s -H "x-portkey-api-key: $KEY" 'http://127.0.0.1:8000/v1/logs?page_size=5'
+  make key WORKSPACE=other ROLE=member PLAN=developer    # another key
+
+Logs of the services: $DEV/{ingest,consumer,query}.log. Ctrl-C (or make down) stops everything.
+EOT
+
+trap 'echo; scripts/down.sh; exit 0' INT TERM
+while :; do
+  for s in query consumer ingest; do
+    alive "$s" || { log "$s exited; see $DEV/$s.log"; scripts/down.sh; exit 1; }
+  done
+  sleep 2
+done
