@@ -211,6 +211,9 @@ func (r *Registry) reload() error {
 // Watch reloads the file whenever its modification time changes, every
 // interval, until ctx ends. A broken file keeps the last good registry.
 func (r *Registry) Watch(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	if log == nil {
+		log = slog.Default()
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
