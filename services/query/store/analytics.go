@@ -1,0 +1,291 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"logpipe/lib/logevent"
+	"logpipe/query/filter"
+)
+
+// Unit is the bucket size of an analytics graph.
+type Unit string
+
+// Bucket units, chosen from the requested range by UnitFor.
+const (
+	Minute Unit = "minute"
+	Hour   Unit = "hour"
+	Day    Unit = "day"
+	Week   Unit = "week"
+)
+
+// MaxRange bounds an analytics time range (a year and a bit; week buckets).
+const MaxRange = 400 * 24 * time.Hour
+
+// UnitFor picks the bucket size for a range: minutes up to 2 h, hours up to
+// 7 days, days up to 90 days, weeks beyond — at most a few hundred points.
+func UnitFor(r time.Duration) Unit {
+	switch {
+	case r <= 2*time.Hour:
+		return Minute
+	case r <= 7*24*time.Hour:
+		return Hour
+	case r <= 90*24*time.Hour:
+		return Day
+	default:
+		return Week
+	}
+}
+
+// Start truncates t (UTC) to the start of its bucket; weeks start on Monday,
+// as ClickHouse's toMonday does.
+func (u Unit) Start(t time.Time) time.Time {
+	t = t.UTC()
+	switch u {
+	case Minute:
+		return t.Truncate(time.Minute)
+	case Hour:
+		return t.Truncate(time.Hour)
+	case Day:
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	default:
+		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		return d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7))
+	}
+}
+
+// Next returns the start of the bucket after the one starting at t.
+func (u Unit) Next(t time.Time) time.Time {
+	switch u {
+	case Minute:
+		return t.Add(time.Minute)
+	case Hour:
+		return t.Add(time.Hour)
+	case Day:
+		return t.AddDate(0, 0, 1)
+	default:
+		return t.AddDate(0, 0, 7)
+	}
+}
+
+// bucketSQL is the bucket start, as epoch seconds, of an epoch-ms column.
+func (u Unit) bucketSQL(col string) string {
+	fn := map[Unit]string{Minute: "toStartOfMinute", Hour: "toStartOfHour", Day: "toStartOfDay", Week: "toMonday"}[u]
+	dt := "toDateTime(intDiv(" + col + ", 1000), 'UTC')"
+	if u == Week {
+		return "toUInt32(toDateTime(toMonday(" + dt + "), 'UTC'))"
+	}
+	return "toUInt32(" + fn + "(" + dt + "))"
+}
+
+// Source is what an analytics query aggregates over.
+type Source int
+
+// Sources. Column names available to expressions are given with each.
+const (
+	// SrcLogs: the distinct logs of the scope matching the filter; every
+	// listing column (bodies excluded) by its documented name.
+	SrcLogs Source = iota
+	// SrcLogsFeedback: Logs plus, per log, wf (the average weighted feedback of
+	// its trace, 0 without any) and has_fb (1 when its trace has feedback).
+	SrcLogsFeedback
+	// SrcFeedback: the latest version of every feedback of the scope created in
+	// the filter's time range, on logs matching the rest of the filter:
+	// fid, t (trace id), v (value), w (weight), c (created_at), u (updated_at).
+	SrcFeedback
+	// SrcFeedbackModels: Feedback joined with its trace's ai_model.
+	SrcFeedbackModels
+)
+
+// timeCol is the column a source's buckets are taken from.
+func (src Source) timeCol() string {
+	if src == SrcFeedback || src == SrcFeedbackModels {
+		return "c"
+	}
+	return colCreatedAt
+}
+
+// source returns the FROM clause (a subquery) of src and its arguments.
+func source(sc Scope, f filter.Filter, src Source) (string, []any, error) {
+	if !sc.Valid() {
+		return "", nil, ErrNoScope
+	}
+	switch src {
+	case SrcLogs, SrcLogsFeedback:
+		from, args, err := From(sc, f)
+		if err != nil {
+			return "", nil, err
+		}
+		q := "(SELECT " + logevent.SelectList(logevent.ListingColumns()) + " FROM " + from + ")"
+		if src == SrcLogs {
+			return q, args, nil
+		}
+		fb, fargs := filter.LatestFeedbackSQL(sc.WorkspaceID())
+		q += " ANY LEFT JOIN (SELECT t AS " + quoted("trace_id") + ", avg(v * w) AS wf, toUInt8(1) AS has_fb FROM (" + fb +
+			") WHERE t != '' GROUP BY t) USING " + quoted("trace_id")
+		return q, append(args, fargs...), nil
+	default:
+		fb, args := filter.LatestFeedbackSQL(sc.WorkspaceID())
+		q := "SELECT fid, t, v, w, c, u FROM (" + fb + ") WHERE c >= ?"
+		args = append(args, uint64(sc.RetentionCutoff()))
+		if f.Min > 0 {
+			q += " AND c >= ?"
+			args = append(args, uint64(f.Min))
+		}
+		if f.Max > 0 {
+			q += " AND c <= ?"
+			args = append(args, uint64(f.Max))
+		}
+		rest := f
+		rest.Min, rest.Max = 0, 0
+		if !rest.Empty() {
+			from, largs, err := From(sc, rest)
+			if err != nil {
+				return "", nil, err
+			}
+			q += " AND t IN (SELECT " + quoted("trace_id") + " FROM " + from + ")"
+			args = append(args, largs...)
+		}
+		q = "(" + q + ")"
+		if src == SrcFeedbackModels {
+			from, largs, err := From(sc, filter.Filter{})
+			if err != nil {
+				return "", nil, err
+			}
+			q += " ANY INNER JOIN (SELECT " + quoted("trace_id") + " AS t, any(" + quoted("ai_model") + ") AS " + quoted("ai_model") +
+				" FROM " + from + " GROUP BY t) USING t"
+			args = append(args, largs...)
+		}
+		return q, args, nil
+	}
+}
+
+// Point is one bucket of a series: its start (epoch seconds) and the value
+// of each expression.
+type Point struct {
+	Bucket int64
+	Values []float64
+}
+
+// Series aggregates exprs (ClickHouse aggregate expressions over the columns
+// of src) per bucket of unit; buckets without rows are absent (callers fill
+// them with zeros). NaN results (avg of nothing) become 0.
+func (s *Store) Series(ctx context.Context, sc Scope, f filter.Filter, src Source, unit Unit, exprs []string) ([]Point, error) {
+	from, args, err := source(sc, f, src)
+	if err != nil {
+		return nil, err
+	}
+	q := "SELECT " + unit.bucketSQL(src.timeCol()) + " AS bucket, " + floats(exprs) + " FROM " + from + " GROUP BY bucket ORDER BY bucket"
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, wrap("analytics series", err)
+	}
+	defer rows.Close()
+	var out []Point
+	for rows.Next() {
+		var b uint32
+		vals := make([]float64, len(exprs))
+		dests := []any{&b}
+		for i := range vals {
+			dests = append(dests, &vals[i])
+		}
+		if err := rows.Scan(dests...); err != nil {
+			return nil, fmt.Errorf("scan analytics series: %w", err)
+		}
+		out = append(out, Point{Bucket: int64(b), Values: finite(vals)})
+	}
+	return out, wrap("analytics series", rows.Err())
+}
+
+// Totals aggregates exprs over the whole of src (the summary of a graph).
+func (s *Store) Totals(ctx context.Context, sc Scope, f filter.Filter, src Source, exprs []string) ([]float64, error) {
+	from, args, err := source(sc, f, src)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]float64, len(exprs))
+	dests := make([]any, len(vals))
+	for i := range vals {
+		dests[i] = &vals[i]
+	}
+	if err := s.conn.QueryRow(ctx, "SELECT "+floats(exprs)+" FROM "+from, args...).Scan(dests...); err != nil {
+		return nil, wrap("analytics totals", err)
+	}
+	return finite(vals), nil
+}
+
+// Group is one group of a grouped aggregate: its key and expression values.
+type Group struct {
+	Key    string
+	Values []float64
+}
+
+// Groups aggregates exprs per value of key (a String expression over src's
+// columns), ordered by exprs[orderBy] descending then key, paged by limit and
+// offset; total is the number of groups. keyArgs bind ?s inside key.
+func (s *Store) Groups(ctx context.Context, sc Scope, f filter.Filter, src Source, key string, keyArgs []any, where string, exprs []string, orderBy, limit, offset int) (groups []Group, total uint64, err error) {
+	from, args, err := source(sc, f, src)
+	if err != nil {
+		return nil, 0, err
+	}
+	if orderBy < 0 || orderBy >= len(exprs) {
+		return nil, 0, fmt.Errorf("groups: order index %d out of range", orderBy)
+	}
+	cond := ""
+	if where != "" {
+		cond = " WHERE " + where
+	}
+	inner := "SELECT " + key + " AS g, " + floats(exprs) + " FROM " + from + cond + " GROUP BY g"
+	// key's ?s come first in the text, then the source's, then where's (which reuses keyArgs).
+	all := append(append(append([]any{}, keyArgs...), args...), keyArgs...)
+	if where == "" {
+		all = append(append([]any{}, keyArgs...), args...)
+	}
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM ("+inner+")", all...).Scan(&total); err != nil {
+		return nil, 0, wrap("analytics groups", err)
+	}
+	q := inner + fmt.Sprintf(" ORDER BY %d DESC, g LIMIT %d OFFSET %d", orderBy+2, limit, offset)
+	rows, err := s.conn.Query(ctx, q, all...)
+	if err != nil {
+		return nil, 0, wrap("analytics groups", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var g Group
+		vals := make([]float64, len(exprs))
+		dests := []any{&g.Key}
+		for i := range vals {
+			dests = append(dests, &vals[i])
+		}
+		if err := rows.Scan(dests...); err != nil {
+			return nil, 0, fmt.Errorf("scan analytics group: %w", err)
+		}
+		g.Values = finite(vals)
+		groups = append(groups, g)
+	}
+	return groups, total, wrap("analytics groups", rows.Err())
+}
+
+func floats(exprs []string) string {
+	out := make([]string, len(exprs))
+	for i, e := range exprs {
+		out[i] = "toFloat64(" + e + ")"
+	}
+	return strings.Join(out, ", ")
+}
+
+func finite(v []float64) []float64 {
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			v[i] = 0
+		}
+	}
+	return v
+}
+
+// Col returns the quoted name of a logs column for analytics expressions; it
+// panics on a name logevent does not define (a programming error).
+func Col(name string) string { return quoted(name) }
