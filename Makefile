@@ -35,7 +35,8 @@ build:
 
 ## deps: download Go modules (and the SDK used by compatibility tests)
 deps:
-	@for m in $(MODULES); do (cd $$m && go mod download); done
+	@for m in $(MODULES) scripts/e2e; do (cd $$m && go mod download); done
+	cd scripts/sdkcheck && npm install --no-audit --no-fund
 
 fmt:
 	gofmt -w $(MODULES)
