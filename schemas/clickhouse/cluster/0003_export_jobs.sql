@@ -20,6 +20,11 @@ CREATE TABLE IF NOT EXISTS export_jobs_local ON CLUSTER '{cluster}'
     created_at UInt64,
     started_at UInt64,
     finished_at UInt64,
+    plan String,
+    retention_days UInt16,
+    compression String,
+    owner String,
+    resume_cursor UInt64,
     version UInt64
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/export_jobs_local', '{replica}', version)

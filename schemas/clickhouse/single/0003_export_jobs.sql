@@ -1,5 +1,8 @@
 -- Export jobs. Every state change writes a new version of the job row
--- (higher version); readers take the latest version per id.
+-- (higher version: the update time in nanoseconds); readers take the latest
+-- version per id. owner names the process running an in_progress job; a job
+-- whose owner stopped writing versions is taken over (resume_cursor: the
+-- created_at, in ms, up to which the file is complete).
 CREATE TABLE IF NOT EXISTS export_jobs
 (
     id String,
@@ -20,6 +23,11 @@ CREATE TABLE IF NOT EXISTS export_jobs
     created_at UInt64,
     started_at UInt64,
     finished_at UInt64,
+    plan String,
+    retention_days UInt16,
+    compression String,
+    owner String,
+    resume_cursor UInt64,
     version UInt64
 )
 ENGINE = ReplacingMergeTree(version)
