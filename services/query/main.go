@@ -1,0 +1,151 @@
+// Command query is the read side of the log pipeline: it serves a
+// workspace's logs (listing, detail, share URLs), analytics graphs, groups
+// and summaries, and log exports, from ClickHouse, behind API keys.
+//
+// main only wires: configuration from flags and LOGPIPE_* environment
+// variables (Config, defaults in defaultConfig), then run.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"logpipe/lib/chconn"
+	"logpipe/lib/envflag"
+	"logpipe/lib/migrate"
+	"logpipe/lib/server"
+	"logpipe/lib/tenant"
+	"logpipe/query/api"
+	"logpipe/query/store"
+)
+
+// InsecureDevSigningKey signs share URLs when LOGPIPE_SIGNING_KEY is not
+// set; it is public, so such URLs are forgeable. The service logs a warning.
+const InsecureDevSigningKey = "logpipe-insecure-development-signing-key"
+
+// Config is the query service's whole configuration.
+type Config struct {
+	// Addr is the HTTP listen address (default 127.0.0.1:8081).
+	Addr string
+	// KeysFile is the API key registry (default .stack/dev/keys.json), reloaded when it changes.
+	KeysFile string
+	// PublicURL is the one base URL of the API, used in share URLs (default http://127.0.0.1:8000).
+	PublicURL string
+	// SigningKey is the HMAC key of share URLs (and export download URLs);
+	// empty means InsecureDevSigningKey, with a warning.
+	SigningKey string
+	// Migrate applies the ClickHouse migrations at start (default true).
+	Migrate bool
+	// LogLevel is debug, info, warn or error (default info).
+	LogLevel string
+	// ShutdownDelay is how long /readyz answers 503 before the listener closes (default 0).
+	ShutdownDelay time.Duration
+	// QueryTimeout bounds the ClickHouse work of one request (default 30s).
+	QueryTimeout time.Duration
+	// ClickHouse addresses the store.
+	ClickHouse chconn.Config
+}
+
+func parseConfig(args []string) (Config, error) {
+	var cfg Config
+	fs := envflag.New("query")
+	fs.String(&cfg.Addr, "addr", "LOGPIPE_QUERY_ADDR", "127.0.0.1:8081", "HTTP listen address")
+	fs.String(&cfg.KeysFile, "keys-file", "LOGPIPE_KEYS_FILE", ".stack/dev/keys.json", "API key registry file")
+	fs.String(&cfg.PublicURL, "public-url", "LOGPIPE_PUBLIC_URL", "http://127.0.0.1:8000", "the one base URL of the API (share URLs)")
+	fs.String(&cfg.SigningKey, "signing-key", "LOGPIPE_SIGNING_KEY", "", "HMAC key for share and download URLs (empty: insecure development key)")
+	fs.Bool(&cfg.Migrate, "migrate", "LOGPIPE_MIGRATE", true, "apply ClickHouse migrations at start")
+	fs.String(&cfg.LogLevel, "log-level", "LOGPIPE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	fs.Duration(&cfg.ShutdownDelay, "shutdown-delay", "LOGPIPE_SHUTDOWN_DELAY", 0, "time /readyz answers 503 before the listener closes")
+	fs.Duration(&cfg.QueryTimeout, "query-timeout", "LOGPIPE_QUERY_TIMEOUT", 30*time.Second, "ClickHouse time budget of one request")
+	chconn.RegisterFlags(fs, &cfg.ClickHouse)
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks cfg before anything starts.
+func (cfg Config) Validate() error {
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return fmt.Errorf("addr %q: %w", cfg.Addr, err)
+	}
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("public URL %q: want an absolute http(s) URL", cfg.PublicURL)
+	}
+	if cfg.KeysFile == "" {
+		return errors.New("keys file is required")
+	}
+	if cfg.ShutdownDelay < 0 || cfg.QueryTimeout <= 0 {
+		return errors.New("shutdown delay must be >= 0 and query timeout > 0")
+	}
+	if cfg.ClickHouse.Addr == "" || cfg.ClickHouse.Database == "" {
+		return errors.New("clickhouse address and database are required")
+	}
+	return nil
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "query: configuration:", err)
+		os.Exit(2)
+	}
+	log := server.NewLogger(cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("query service failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends, then drains and closes ClickHouse.
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.SigningKey == "" {
+		log.Warn("LOGPIPE_SIGNING_KEY is not set: signing share URLs with the INSECURE public development key; set it in production")
+		cfg.SigningKey = InsecureDevSigningKey
+	}
+	conn, err := chconn.Open(ctx, cfg.ClickHouse, cfg.Migrate)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if cfg.Migrate {
+		if err := migrate.Apply(ctx, conn, migrate.Single, log); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	keys, err := tenant.Open(cfg.KeysFile)
+	if err != nil {
+		return err
+	}
+	go keys.Watch(ctx, 2*time.Second, log)
+
+	reg := server.NewRegistry()
+	engine, health := server.NewEngine(log, reg, func(ctx context.Context) error { return conn.Ping(ctx) })
+	handlers := api.New(store.New(conn), keys, api.Config{
+		PublicURL: cfg.PublicURL, SigningKey: []byte(cfg.SigningKey), QueryTimeout: cfg.QueryTimeout,
+	}, log, reg)
+	engine.Use(handlers.Instrument())
+	authed := engine.Group("/", tenant.Authenticate(keys))
+	handlers.Register(authed)
+
+	// exports: wired by services/query/export
+	// (available here: engine (public routes), authed (behind API keys), conn,
+	// reg, log, cfg.PublicURL, cfg.SigningKey, ctx)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	return server.Serve(ctx, log, ln, engine, health, server.ServeOptions{ShutdownDelay: cfg.ShutdownDelay})
+}
