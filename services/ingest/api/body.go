@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/klauspost/compress/zstd"
@@ -39,8 +40,12 @@ func (h *Handler) admit(c *gin.Context) {
 
 // unavailable answers 503 with Retry-After.
 func (h *Handler) unavailable(c *gin.Context, code, msg string) {
-	c.Header("Retry-After", strconv.Itoa(int((h.o.RetryAfter+999_999_999)/1_000_000_000)))
+	h.setRetryAfter(c)
 	apierr.Abort(c, http.StatusServiceUnavailable, code, msg)
+}
+
+func (h *Handler) setRetryAfter(c *gin.Context) {
+	c.Header("Retry-After", strconv.Itoa(int((h.o.RetryAfter+time.Second-1)/time.Second)))
 }
 
 // Body kinds.

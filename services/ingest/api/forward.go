@@ -32,7 +32,16 @@ func (h *Handler) forward() gin.HandlerFunc {
 			_, _ = w.Write([]byte(`{"error":{"code":"` + apierr.CodeUnavailable + `","message":"the query service is unavailable; retry"}}`))
 		},
 	}
-	return func(c *gin.Context) { rp.ServeHTTP(c.Writer, c.Request) }
+	return func(c *gin.Context) {
+		// Only ResponseWriter and Flusher: gin's writer claims CloseNotifier
+		// even over writers that lack it, which ReverseProxy would call.
+		rp.ServeHTTP(plainWriter{c.Writer, c.Writer}, c.Request)
+	}
+}
+
+type plainWriter struct {
+	http.ResponseWriter
+	http.Flusher
 }
 
 func contextWithTimeout(c *gin.Context, d time.Duration) (context.Context, context.CancelFunc) {

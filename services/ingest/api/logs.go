@@ -254,6 +254,9 @@ func (h *Handler) postLogs(c *gin.Context) {
 		return
 	}
 	if status, body := h.publish(c.Request.Context(), p, msgs); status != 0 {
+		if status == http.StatusServiceUnavailable {
+			h.setRetryAfter(c)
+		}
 		c.AbortWithStatusJSON(status, body)
 		return
 	}
@@ -408,7 +411,7 @@ func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, bod
 		if status != 0 {
 			res.Error = &eb.Error
 			if status == http.StatusServiceUnavailable {
-				c.Header("Retry-After", strconv.Itoa(int((h.o.RetryAfter+time.Second-1)/time.Second)))
+				h.setRetryAfter(c)
 			}
 			c.AbortWithStatusJSON(status, finishStream(&res))
 			return false
@@ -451,7 +454,7 @@ func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, bod
 			if !flush() {
 				return
 			}
-			c.Header("Retry-After", strconv.Itoa(int((h.o.RetryAfter+time.Second-1)/time.Second)))
+			h.setRetryAfter(c)
 			c.AbortWithStatusJSON(http.StatusServiceUnavailable, finishStream(&res))
 			return
 		}
