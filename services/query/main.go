@@ -18,6 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/gin-gonic/gin"
+
 	"logpipe/lib/chconn"
 	"logpipe/lib/envflag"
 	"logpipe/lib/migrate"
@@ -108,25 +111,49 @@ func main() {
 	}
 }
 
+// app is the wired service, before it serves.
+type app struct {
+	cfg    Config
+	log    *slog.Logger
+	conn   driver.Conn
+	engine *gin.Engine
+	health *server.Health
+}
+
 // run serves until ctx ends, then drains and closes ClickHouse.
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.conn.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	return server.Serve(ctx, log, ln, a.engine, a.health, server.ServeOptions{ShutdownDelay: cfg.ShutdownDelay})
+}
+
+// newApp connects, migrates and wires every route; background work (key
+// registry reloads, exports) runs until ctx ends. The caller closes a.conn.
+func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if cfg.SigningKey == "" {
 		log.Warn("LOGPIPE_SIGNING_KEY is not set: signing share URLs with the INSECURE public development key; set it in production")
 		cfg.SigningKey = InsecureDevSigningKey
 	}
 	conn, err := chconn.Open(ctx, cfg.ClickHouse, cfg.Migrate)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer conn.Close()
+	fail := func(err error) (*app, error) { conn.Close(); return nil, err }
 	if cfg.Migrate {
 		if err := migrate.Apply(ctx, conn, migrate.Single, log); err != nil {
-			return fmt.Errorf("migrate: %w", err)
+			return fail(fmt.Errorf("migrate: %w", err))
 		}
 	}
 	keys, err := tenant.Open(cfg.KeysFile)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	go keys.Watch(ctx, 2*time.Second, log)
 
@@ -141,11 +168,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// exports: wired by services/query/export
 	// (available here: engine (public routes), authed (behind API keys), conn,
-	// reg, log, cfg.PublicURL, cfg.SigningKey, ctx)
+	// reg, log, cfg.PublicURL, cfg.SigningKey, ctx; on error return fail(err))
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
-	}
-	return server.Serve(ctx, log, ln, engine, health, server.ServeOptions{ShutdownDelay: cfg.ShutdownDelay})
+	return &app{cfg: cfg, log: log, conn: conn, engine: engine, health: health}, nil
 }
