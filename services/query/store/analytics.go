@@ -226,7 +226,7 @@ type Group struct {
 // Groups aggregates exprs per value of key (a String expression over src's
 // columns), ordered by exprs[orderBy] descending then key, paged by limit and
 // offset; total is the number of groups. keyArgs bind ?s inside key.
-func (s *Store) Groups(ctx context.Context, sc Scope, f filter.Filter, src Source, key string, keyArgs []any, where string, exprs []string, orderBy, limit, offset int) (groups []Group, total uint64, err error) {
+func (s *Store) Groups(ctx context.Context, sc Scope, f filter.Filter, src Source, key string, keyArgs []any, where string, exprs []string, orderBy int, asc bool, limit, offset int) (groups []Group, total uint64, err error) {
 	from, args, err := source(sc, f, src)
 	if err != nil {
 		return nil, 0, err
@@ -247,7 +247,11 @@ func (s *Store) Groups(ctx context.Context, sc Scope, f filter.Filter, src Sourc
 	if err := s.conn.QueryRow(ctx, "SELECT count() FROM ("+inner+")", all...).Scan(&total); err != nil {
 		return nil, 0, wrap("analytics groups", err)
 	}
-	q := inner + fmt.Sprintf(" ORDER BY %d DESC, g LIMIT %d OFFSET %d", orderBy+2, limit, offset)
+	dir := "DESC"
+	if asc {
+		dir = "ASC"
+	}
+	q := inner + fmt.Sprintf(" ORDER BY %d %s, g LIMIT %d OFFSET %d", orderBy+2, dir, limit, offset)
 	rows, err := s.conn.Query(ctx, q, all...)
 	if err != nil {
 		return nil, 0, wrap("analytics groups", err)
@@ -289,3 +293,37 @@ func finite(v []float64) []float64 {
 // Col returns the quoted name of a logs column for analytics expressions; it
 // panics on a name logevent does not define (a programming error).
 func Col(name string) string { return quoted(name) }
+
+// Breakdown aggregates value (an aggregate expression) per bucket of unit and
+// per value of key (an expression over src's columns, converted to String),
+// over the rows of src matching cond (SQL over src's columns without
+// arguments; "" for all): bucket → key → value.
+func (s *Store) Breakdown(ctx context.Context, sc Scope, f filter.Filter, src Source, unit Unit, key, cond, value string) (map[int64]map[string]float64, error) {
+	from, args, err := source(sc, f, src)
+	if err != nil {
+		return nil, err
+	}
+	if cond != "" {
+		cond = " WHERE " + cond
+	}
+	q := "SELECT " + unit.bucketSQL(src.timeCol()) + " AS bucket, toString(" + key + ") AS k, toFloat64(" + value + ") FROM " + from + cond + " GROUP BY bucket, k"
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, wrap("analytics breakdown", err)
+	}
+	defer rows.Close()
+	out := map[int64]map[string]float64{}
+	for rows.Next() {
+		var b uint32
+		var k string
+		var v float64
+		if err := rows.Scan(&b, &k, &v); err != nil {
+			return nil, fmt.Errorf("scan analytics breakdown: %w", err)
+		}
+		if out[int64(b)] == nil {
+			out[int64(b)] = map[string]float64{}
+		}
+		out[int64(b)][k] = finite([]float64{v})[0]
+	}
+	return out, wrap("analytics breakdown", rows.Err())
+}
