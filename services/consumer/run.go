@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"logpipe/consumer/pipeline"
+	"logpipe/consumer/retention"
+	"logpipe/consumer/sink"
+	"logpipe/lib/chconn"
+	"logpipe/lib/feedback"
+	"logpipe/lib/logevent"
+	"logpipe/lib/migrate"
+	"logpipe/lib/server"
+)
+
+// run wires the consumer and blocks until ctx ends and everything in hand is
+// written and committed (or the source fails for good).
+func run(ctx context.Context, cfg Config) error {
+	log := server.NewLogger(cfg.LogLevel)
+	reg := server.NewRegistry()
+
+	conn, err := chconn.Open(ctx, cfg.ClickHouse, cfg.Migrate)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if cfg.Migrate {
+		if err := migrate.Apply(ctx, conn, migrate.Single, log); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	snk := sink.New(conn)
+
+	topics := []string{cfg.Kafka.LogsTopic}
+	if cfg.Kafka.FeedbackTopic != "" {
+		topics = append(topics, cfg.Kafka.FeedbackTopic)
+	}
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           cfg.Kafka.Brokers,
+		GroupID:           cfg.Group,
+		GroupTopics:       topics,
+		Dialer:            cfg.Kafka.Dialer(),
+		MinBytes:          1,
+		MaxBytes:          cfg.FetchMaxBytes,
+		MaxWait:           250 * time.Millisecond,
+		QueueCapacity:     1000,
+		CommitInterval:    0, // synchronous commits, only after ClickHouse has the rows
+		StartOffset:       kafka.FirstOffset,
+		SessionTimeout:    cfg.SessionTimeout,
+		RebalanceTimeout:  cfg.SessionTimeout,
+		HeartbeatInterval: cfg.SessionTimeout / 5,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			log.Warn("kafka reader", "err", fmt.Sprintf(msg, args...))
+		}),
+	})
+	dlq := &kafka.Writer{
+		Addr:         kafka.TCP(cfg.Kafka.Brokers...),
+		Topic:        cfg.Kafka.DeadLetterTopic,
+		Transport:    cfg.Kafka.Transport(),
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 10 * time.Millisecond,
+	}
+
+	p := pipeline.New(cfg.Pipeline, reader, snk, dlq, log, pipeline.NewMetrics(reg))
+	ready := func(ctx context.Context) error {
+		if err := p.Err(); err != nil {
+			return fmt.Errorf("sink failing: %w", err)
+		}
+		return snk.Ping(ctx)
+	}
+	engine, health := server.NewEngine(log, reg, ready)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		reader.Close()
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var serveErr error
+	wg.Go(func() {
+		serveErr = server.Serve(ctx, log, ln, engine, health, server.ServeOptions{ShutdownDelay: cfg.ShutdownDelay})
+		cancel()
+	})
+	if cfg.Retention.Interval > 0 {
+		opts := cfg.Retention
+		opts.Tables = []string{logevent.LogsTable, feedback.Table}
+		job := retention.New(conn, opts, log, reg)
+		wg.Go(func() { job.Run(ctx) })
+	}
+	log.Info("consuming", "topics", topics, "group", cfg.Group, "brokers", cfg.Kafka.Brokers)
+
+	perr := p.Run(ctx) // returns once what was in hand is written and committed
+	cancel()
+	start := time.Now()
+	cerr := reader.Close() // leaves the group
+	derr := dlq.Close()
+	wg.Wait()
+	log.Info("stopped", "dur", time.Since(start).String())
+	if cerr != nil {
+		cerr = fmt.Errorf("close kafka reader: %w", cerr)
+	}
+	if derr != nil {
+		derr = fmt.Errorf("close dead-letter writer: %w", derr)
+	}
+	return errors.Join(perr, serveErr, cerr, derr)
+}
+

@@ -1,0 +1,195 @@
+// Package sink writes the consumer's batches into ClickHouse over the native
+// protocol: logs as one columnar batch INSERT whose column list and value order
+// both come from logevent.Columns, feedback through feedback.InsertSQL/Row, and
+// the per-partition offset watermark (table consumer_offsets) that lets a
+// restarted or rebalanced consumer skip what is already written.
+package sink
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"logpipe/lib/feedback"
+	"logpipe/lib/logevent"
+)
+
+// OffsetsTable is the watermark table (schemas/clickhouse/*/0005_consumer_offsets.sql).
+const OffsetsTable = "consumer_offsets"
+
+// Mark is the last offset of one Kafka partition that a batch wrote.
+type Mark struct {
+	Topic     string
+	Partition int
+	Offset    int64
+}
+
+// ClickHouse is the writer. It is safe for concurrent use.
+type ClickHouse struct {
+	conn driver.Conn
+}
+
+// New returns a writer on conn.
+func New(conn driver.Conn) *ClickHouse { return &ClickHouse{conn: conn} }
+
+// syncCtx makes inserts into Distributed tables (the cluster schema) return
+// only once every shard has the rows, so a watermark never overtakes its logs.
+// Plain MergeTree tables ignore the setting.
+func syncCtx(ctx context.Context) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1}))
+}
+
+// InsertLogs writes events in one batch INSERT, column by column.
+func (s *ClickHouse) InsertLogs(ctx context.Context, events []logevent.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	b, err := s.conn.PrepareBatch(syncCtx(ctx), logevent.InsertSQL(logevent.LogsTable))
+	if err != nil {
+		return fmt.Errorf("prepare insert into %s: %w", logevent.LogsTable, err)
+	}
+	for i, c := range logevent.Columns {
+		if err := b.Column(i).Append(column(c, events)); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("append column %s of %d rows: %w", c.Name, len(events), err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert %d rows into %s: %w", len(events), logevent.LogsTable, err)
+	}
+	return nil
+}
+
+// column gathers column c of every event into one typed slice. RawJSON
+// payloads are passed as strings that share the events' memory (no copy);
+// the events outlive the insert.
+func column(c logevent.Column, events []logevent.Event) any {
+	switch c.Kind {
+	case logevent.KindString:
+		out := make([]string, len(events))
+		for i := range events {
+			out[i] = *c.Dest(&events[i]).(*string)
+		}
+		return out
+	case logevent.KindRaw:
+		out := make([]string, len(events))
+		for i := range events {
+			r := *c.Dest(&events[i]).(*logevent.RawJSON)
+			out[i] = unsafe.String(unsafe.SliceData(r), len(r))
+		}
+		return out
+	case logevent.KindTime:
+		out := make([]uint64, len(events))
+		for i := range events {
+			out[i] = uint64(*c.Dest(&events[i]).(*logevent.Millis))
+		}
+		return out
+	case logevent.KindUInt8:
+		out := make([]uint8, len(events))
+		for i := range events {
+			out[i] = *c.Dest(&events[i]).(*uint8)
+		}
+		return out
+	case logevent.KindUInt16:
+		out := make([]uint16, len(events))
+		for i := range events {
+			out[i] = *c.Dest(&events[i]).(*uint16)
+		}
+		return out
+	case logevent.KindUInt32:
+		out := make([]uint32, len(events))
+		for i := range events {
+			out[i] = *c.Dest(&events[i]).(*uint32)
+		}
+		return out
+	case logevent.KindFloat64:
+		out := make([]float64, len(events))
+		for i := range events {
+			out[i] = *c.Dest(&events[i]).(*float64)
+		}
+		return out
+	case logevent.KindStrings:
+		out := make([][]string, len(events))
+		for i := range events {
+			v := *c.Dest(&events[i]).(*[]string)
+			if v == nil {
+				v = []string{}
+			}
+			out[i] = v
+		}
+		return out
+	}
+	panic(fmt.Sprintf("sink: column %s has unknown kind %d", c.Name, c.Kind))
+}
+
+// InsertFeedback writes feedback rows in one batch INSERT.
+func (s *ClickHouse) InsertFeedback(ctx context.Context, rows []feedback.Feedback) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	b, err := s.conn.PrepareBatch(syncCtx(ctx), feedback.InsertSQL())
+	if err != nil {
+		return fmt.Errorf("prepare insert into %s: %w", feedback.Table, err)
+	}
+	for i := range rows {
+		if err := b.Append(rows[i].Row()...); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("append feedback %s: %w", rows[i].ID, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert %d rows into %s: %w", len(rows), feedback.Table, err)
+	}
+	return nil
+}
+
+// InsertMarks records the last offset written per partition. Call it only
+// after the rows up to those offsets are in ClickHouse.
+func (s *ClickHouse) InsertMarks(ctx context.Context, marks []Mark) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	b, err := s.conn.PrepareBatch(syncCtx(ctx), "INSERT INTO "+OffsetsTable+" (topic, partition, offset, updated_at)")
+	if err != nil {
+		return fmt.Errorf("prepare insert into %s: %w", OffsetsTable, err)
+	}
+	now := time.Now()
+	for _, m := range marks {
+		if err := b.Append(m.Topic, uint32(m.Partition), m.Offset, now); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("append watermark %s/%d: %w", m.Topic, m.Partition, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert %d watermarks into %s: %w", len(marks), OffsetsTable, err)
+	}
+	return nil
+}
+
+// Mark returns the highest offset of topic/partition recorded as written, or
+// -1 when none is.
+func (s *ClickHouse) Mark(ctx context.Context, topic string, partition int) (int64, error) {
+	var n uint64
+	var max int64
+	err := s.conn.QueryRow(ctx, "SELECT count(), max(offset) FROM "+OffsetsTable+" WHERE topic = ? AND partition = ?",
+		topic, uint32(partition)).Scan(&n, &max)
+	if err != nil {
+		return 0, fmt.Errorf("read watermark of %s/%d: %w", topic, partition, err)
+	}
+	if n == 0 {
+		return -1, nil
+	}
+	return max, nil
+}
+
+// Ping checks the server answers.
+func (s *ClickHouse) Ping(ctx context.Context) error {
+	if err := s.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("ping clickhouse: %w", err)
+	}
+	return nil
+}
