@@ -18,6 +18,7 @@ import (
 	"logpipe/lib/logevent"
 	"logpipe/lib/tenant"
 	"logpipe/query/filter"
+	"logpipe/query/store"
 )
 
 // Register adds the export routes: the API under api (behind
@@ -187,16 +188,19 @@ func Window(p tenant.Principal, min, max logevent.Millis, now time.Time) (logeve
 	return min, max, ""
 }
 
-// count returns the number of logs j will export.
+// count returns the number of logs j will export, deduplicated through the
+// store's one deduplicated source (logs FINAL).
 func (s *Service) count(ctx context.Context, j *Job) (uint64, error) {
-	where, args, err := s.where(j)
+	f, err := filter.FromJSON(json.RawMessage(j.Filters))
 	if err != nil {
 		return 0, err
 	}
-	idc, _ := logevent.Lookup("id")
+	from, args, err := store.From(scope(j, s.now()), f)
+	if err != nil {
+		return 0, err
+	}
 	ca := createdAt()
-	q := "SELECT uniqExact(" + ca + ", " + idc.Quoted() + ") FROM " + logevent.LogsTable + " WHERE " + where +
-		" AND " + ca + " >= ? AND " + ca + " <= ?"
+	q := "SELECT count() FROM " + from + " AND " + ca + " >= ? AND " + ca + " <= ?"
 	var n uint64
 	if err := s.conn.QueryRow(ctx, q, append(args, uint64(j.TimeMin), uint64(j.TimeMax))...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count export logs: %w", err)

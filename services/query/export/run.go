@@ -35,13 +35,16 @@ func (s *Service) partPath(j *Job) string { return s.path(fileName(j) + ".part")
 // window is a created_at range [lo, hi) of an export, in ms.
 type window struct{ lo, hi logevent.Millis }
 
-// query builds the WHERE of j's logs (scope, time range, filters).
+// where builds the WHERE of j's logs over the logs table (tenant scope and
+// filters; the caller adds the time window). Reads in (created_at, id) order
+// need no FINAL: copies of a log share the whole sorting key, so they are
+// adjacent and write drops repeats (the store's keyset-read rule).
 func (s *Service) where(j *Job) (string, []any, error) {
 	f, err := filter.FromJSON(json.RawMessage(j.Filters))
 	if err != nil {
 		return "", nil, fmt.Errorf("filters: %w", err)
 	}
-	w, args := scopeWhere(j)
+	w, args := scope(j, s.now()).Where()
 	fw, fargs := f.Where(j.WorkspaceID)
 	return w + " AND " + fw, append(args, fargs...), nil
 }
@@ -266,12 +269,18 @@ func (s *Service) write(ctx context.Context, j *Job) error {
 		j.RowsDone += n
 		j.BytesDone = cw.n
 		j.ResumeCursor = w.hi
-		if time.Since(lastSave) >= time.Second {
+		if time.Since(lastSave) >= s.checkpointEvery {
 			lastSave = time.Now()
 			if err := s.checkpoint(ctx, j); err != nil {
 				return err
 			}
 		}
+		if s.onWindow != nil {
+			s.onWindow(ctx, j, w)
+		}
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
 	if gz != nil {
 		// an export with no rows still is a valid (empty) gzip file

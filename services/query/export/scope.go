@@ -3,13 +3,14 @@ package export
 import (
 	"time"
 
-	"logpipe/lib/logevent"
+	"logpipe/lib/tenant"
+	"logpipe/query/store"
 )
 
-// scopeWhere is the workspace and retention scope of j's reads: the
-// creator's workspace, and nothing older than the creator's retention.
-func scopeWhere(j *Job) (string, []any) {
-	ws, _ := logevent.Lookup("workspace_id")
-	cutoff := logevent.MillisOf(time.Now().Add(-time.Duration(j.RetentionDays) * 24 * time.Hour))
-	return ws.Quoted() + " = ? AND " + createdAt() + " >= ?", []any{j.WorkspaceID, uint64(cutoff)}
+// scope is the tenancy of j's reads: the scope of the principal that created
+// it (its workspace, and nothing older than its plan's retention at now).
+func scope(j *Job, now time.Time) store.Scope {
+	return store.NewScope(tenant.Principal{KeyID: j.CreatedBy, OrganisationID: j.OrganisationID,
+		WorkspaceID: j.WorkspaceID, Role: tenant.RoleAdmin, Plan: tenant.Plan(j.Plan),
+		RetentionDays: int(j.RetentionDays)}, now)
 }

@@ -140,6 +140,11 @@ type Service struct {
 
 	wake chan struct{} // pokes the scheduler
 
+	// checkpointEvery is the least time between progress versions (1s);
+	// onWindow, when set (tests), runs after each window's checkpoint.
+	checkpointEvery time.Duration
+	onWindow        func(ctx context.Context, j *Job, w window)
+
 	mu      sync.Mutex
 	running map[string]*runningJob // by job id
 	wg      sync.WaitGroup
@@ -181,7 +186,7 @@ func New(cfg Config, conn driver.Conn, reg prometheus.Registerer, log *slog.Logg
 	return &Service{
 		cfg: cfg, conn: conn, jobs: NewJobs(conn), log: log, m: newMetrics(reg),
 		signer: NewSigner(key), owner: host + "-" + hex.EncodeToString(b[:]), now: time.Now,
-		wake: make(chan struct{}, 1), running: map[string]*runningJob{},
+		wake: make(chan struct{}, 1), running: map[string]*runningJob{}, checkpointEvery: time.Second,
 	}, nil
 }
 
