@@ -27,6 +27,7 @@ import (
 	"logpipe/lib/server"
 	"logpipe/lib/tenant"
 	"logpipe/query/api"
+	"logpipe/query/export"
 	"logpipe/query/store"
 )
 
@@ -55,6 +56,8 @@ type Config struct {
 	QueryTimeout time.Duration
 	// ClickHouse addresses the store.
 	ClickHouse chconn.Config
+	// Export configures log exports (LOGPIPE_EXPORT_*; see package export).
+	Export export.Config
 }
 
 func parseConfig(args []string) (Config, error) {
@@ -69,6 +72,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.Duration(&cfg.ShutdownDelay, "shutdown-delay", "LOGPIPE_SHUTDOWN_DELAY", 0, "time /readyz answers 503 before the listener closes")
 	fs.Duration(&cfg.QueryTimeout, "query-timeout", "LOGPIPE_QUERY_TIMEOUT", 30*time.Second, "ClickHouse time budget of one request")
 	chconn.RegisterFlags(fs, &cfg.ClickHouse)
+	export.RegisterFlags(fs, &cfg.Export, false)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -167,8 +171,14 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	handlers.Register(authed)
 
 	// exports: wired by services/query/export
-	// (available here: engine (public routes), authed (behind API keys), conn,
-	// reg, log, cfg.PublicURL, cfg.SigningKey, ctx; on error return fail(err))
+	ecfg := cfg.Export
+	ecfg.PublicURL, ecfg.SigningKey = cfg.PublicURL, cfg.SigningKey
+	exports, err := export.New(ecfg, conn, reg, log)
+	if err != nil {
+		return fail(err)
+	}
+	exports.Register(authed, engine)
+	go exports.Run(ctx)
 
 	return &app{cfg: cfg, log: log, conn: conn, engine: engine, health: health}, nil
 }
