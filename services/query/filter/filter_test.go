@@ -1,0 +1,114 @@
+package filter
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestFromQueryErrorsNameTheParameter(t *testing.T) {
+	for _, tc := range []struct{ query, param string }{
+		{"foo=1", "foo"},
+		{"cost_min=abc", "cost_min"},
+		{"cost_min=-1", "cost_min"},
+		{"total_units_max=1&total_units_max=2", "total_units_max"},
+		{"status_code=200,abc", "status_code"},
+		{"status_code=99", "status_code"},
+		{"time_of_generation_min=yesterday", "time_of_generation_min"},
+		{"time_of_generation_min=2026-01-01T00:00:00", "time_of_generation_min"},
+		{"time_of_generation_min=2026-02-01T00:00:00Z&time_of_generation_max=2026-01-01T00:00:00Z", "time_of_generation_min"},
+		{"metadata=notjson", "metadata"},
+		{"metadata=" + url.QueryEscape(`{"bad key":"x"}`), "metadata"},
+		{"metadata=" + url.QueryEscape(`{"k');DROP TABLE logs;--":"x"}`), "metadata"},
+		{"metadata=" + url.QueryEscape(`{"k":{"nested":1}}`), "metadata"},
+		{"ai_org_model=openai", "ai_org_model"},
+		{"is_success=maybe", "is_success"},
+		{"virtual_keys=,,", "virtual_keys"},
+		{"weighted_feedback_min=x", "weighted_feedback_min"},
+	} {
+		q, _ := url.ParseQuery(tc.query)
+		_, err := FromQuery(q)
+		fe, ok := AsError(err)
+		if !ok {
+			t.Errorf("%s: got %v; want a filter error", tc.query, err)
+			continue
+		}
+		if fe.Param != tc.param {
+			t.Errorf("%s: param %q; want %q", tc.query, fe.Param, tc.param)
+		}
+	}
+}
+
+func TestValuesAreArgumentsNeverSQL(t *testing.T) {
+	evil := `x' OR 1=1 --`
+	q := url.Values{
+		"virtual_keys": {evil + ",vk2"},
+		"metadata":     {`{"env":"` + strings.ReplaceAll(evil, `"`, `\"`) + `","_user":"u1"}`},
+		"ai_org_model": {"openai__gpt-4o,anthropic__claude"},
+		"trace_id":     {evil},
+		"status_code":  {"500,429"},
+		"cost_min":     {"1.5"},
+	}
+	f, err := FromQuery(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql, args := f.Where("ws")
+	if strings.Contains(sql, "OR 1=1") || strings.Contains(sql, "vk2") || strings.Contains(sql, "gpt-4o") {
+		t.Fatalf("user input in SQL text: %s", sql)
+	}
+	if got, want := strings.Count(sql, "?"), len(args); got != want {
+		t.Fatalf("%d placeholders, %d args: %s", got, want, sql)
+	}
+	found := 0
+	for _, a := range args {
+		if a == evil {
+			found++
+		}
+	}
+	if found != 3 { // virtual_keys, metadata value, trace_id
+		t.Errorf("evil value bound %d times; want 3 (args %v)", found, args)
+	}
+}
+
+func TestExtraParametersAndEmpty(t *testing.T) {
+	q, _ := url.ParseQuery("page_size=10&cursor=abc")
+	if _, err := FromQuery(q); err == nil {
+		t.Error("page_size without extra: want an error")
+	}
+	f, err := FromQuery(q, "page_size", "cursor")
+	if err != nil || !f.Empty() {
+		t.Fatalf("got %v, empty %v; want no error and an empty filter", err, f.Empty())
+	}
+	if sql, args := f.Where("ws"); sql != "1" || len(args) != 0 {
+		t.Errorf("empty filter: %q %v", sql, args)
+	}
+}
+
+func TestFromJSONMatchesFromQuery(t *testing.T) {
+	fromQ, err := FromQuery(url.Values{
+		"status_code":            {"500,429"},
+		"metadata":               {`{"env":"prod"}`},
+		"cost_max":               {"2"},
+		"time_of_generation_min": {"2026-01-01T00:00:00Z"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromJ, err := FromJSON(json.RawMessage(`{"status_code":[500,429],"metadata":{"env":"prod"},"cost_max":2,"time_of_generation_min":"2026-01-01T00:00:00Z"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, qa := fromQ.Where("ws")
+	js, ja := fromJ.Where("ws")
+	if qs != js || len(qa) != len(ja) {
+		t.Fatalf("query form %q %v; JSON form %q %v", qs, qa, js, ja)
+	}
+	if _, err := FromJSON(json.RawMessage(`{"nope":1}`)); err == nil {
+		t.Error("unknown JSON filter: want an error")
+	}
+	if _, err := FromJSON(json.RawMessage(`[1]`)); err == nil {
+		t.Error("non-object filters: want an error")
+	}
+}
