@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Export benchmark (DESIGN.md §8, issue #6): export rows/s and MB/s of the
+# query service's JSONL export vs clickhouse-client running the same SELECT
+# (same columns, range and order) with FORMAT JSONEachRow into a file, in the
+# same run, plus the query service's peak RSS while it exports.
+#
+# Runs against the test ClickHouse (LOGPIPE_TEST_CLICKHOUSE_ADDR) with the
+# binaries of `make build` (.cache/bin). Data: LOGPIPE_BENCH_EXPORT_ROWS logs
+# (default 1000000) in a fresh database, made from realistic loadgen events
+# (20k distinct, replicated with new ids and shifted times). Bounded: loading
+# plus two passes over the data, a few minutes at the default size.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$REPO"
+BIN=$REPO/.cache/bin
+ROWS=${LOGPIPE_BENCH_EXPORT_ROWS:-1000000}
+SEED_ROWS=${LOGPIPE_BENCH_EXPORT_SEED_ROWS:-20000}
+CH_ADDR=${LOGPIPE_TEST_CLICKHOUSE_ADDR:-127.0.0.1:19000}
+CH_HOST=${CH_ADDR%:*}
+CH_PORT=${CH_ADDR##*:}
+DB=bench_export_$$
+WS=ws-bench
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/logpipe-bench-export.XXXXXX")
+QPID=
+ch() { clickhouse-client --host "$CH_HOST" --port "$CH_PORT" "$@"; }
+cleanup() {
+  if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID"; wait "$QPID" 2>/dev/null || true; fi
+  ch -q "DROP DATABASE IF EXISTS $DB" || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+for b in query logpipectl loadgen; do
+  [ -x "$BIN/$b" ] || { echo "missing $BIN/$b: run make build"; exit 1; }
+done
+now_ms() { date +%s%3N; }
+
+# --- the query service on a free port, with a temp key registry; it creates
+# and migrates the database
+KEY=$("$BIN/logpipectl" key -keys-file "$WORK/keys.json" -org org-bench -workspace "$WS" -role admin -plan enterprise | grep -o 'lp_[0-9a-f]*' | head -1)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL=http://127.0.0.1:$PORT
+LOGPIPE_QUERY_ADDR=127.0.0.1:$PORT LOGPIPE_KEYS_FILE=$WORK/keys.json LOGPIPE_PUBLIC_URL=$URL \
+  LOGPIPE_SIGNING_KEY=bench-signing-key-0123456789 LOGPIPE_EXPORT_DIR=$WORK/exports LOGPIPE_EXPORT_WORKERS=1 \
+  LOGPIPE_CLICKHOUSE_ADDR=$CH_ADDR LOGPIPE_CLICKHOUSE_DATABASE=$DB LOGPIPE_LOG_LEVEL=warn \
+  "$BIN/query" 2>"$WORK/query.log" &
+QPID=$!
+for _ in $(seq 100); do curl -fs "$URL/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fs "$URL/readyz" >/dev/null || { echo "query service did not start:"; cat "$WORK/query.log"; exit 1; }
+
+# --- data: realistic events, stringified bodies for ClickHouse's JSONEachRow
+t0=$(now_ms)
+"$BIN/loadgen" -n "$SEED_ROWS" -seed 6 -spread 1h -out "$WORK/seed.ndjson"
+jq -c --arg ws "$WS" '.workspace_id=$ws | .organisation_id="org-bench" | .retention_days=365
+  | ."request.body" |= tojson | ."response.body" |= tojson | ."request.headers" |= tojson | ."response.headers" |= tojson
+  | .created_at |= (((.[0:19] + "Z") | fromdateiso8601) * 1000 + (.[20:23] | tonumber))' \
+  "$WORK/seed.ndjson" >"$WORK/seed.ch.ndjson"
+ch -d "$DB" --input_format_skip_unknown_fields=1 -q "INSERT INTO logs FORMAT JSONEachRow" <"$WORK/seed.ch.ndjson"
+rm -f "$WORK/seed.ndjson" "$WORK/seed.ch.ndjson"
+# replicate the seed with new ids, each copy an hour earlier
+COPIES=$(( (ROWS + SEED_ROWS - 1) / SEED_ROWS - 1 ))
+cols=$(ch -d "$DB" -q "SELECT name FROM system.columns WHERE database = '$DB' AND table = 'logs'" | tr '\n' ' ')
+ins=""; sel=""
+for c in $cols; do
+  ins="$ins${ins:+, }\`$c\`"
+  case $c in
+    id) sel="$sel${sel:+, }concat(id, '-', toString(k))" ;;
+    created_at) sel="$sel${sel:+, }created_at - k * 3600000" ;;
+    *) sel="$sel${sel:+, }\`$c\`" ;;
+  esac
+done
+if [ "$COPIES" -gt 0 ]; then
+  for k0 in $(seq 1 10 "$COPIES"); do
+    k1=$(( k0 + 9 < COPIES ? k0 + 9 : COPIES ))
+    ch -d "$DB" -q "INSERT INTO logs ($ins) SELECT $sel FROM logs ARRAY JOIN arrayMap(x -> x + $k0, range(toUInt64($(( k1 - k0 + 1 ))))) AS k WHERE length(id) = 36"
+  done
+fi
+N=$(ch -d "$DB" -q "SELECT count() FROM logs")
+read -r TMIN TMAX < <(ch -d "$DB" -q "SELECT min(created_at), max(created_at) FROM logs")
+t1=$(now_ms)
+AVG=$(ch -d "$DB" -q 'SELECT round(avg(length(`request.body`) + length(`response.body`) + length(`request.headers`) + 600)) FROM logs')
+echo "data: $N logs of ~$AVG B in workspace $WS, loaded in $(( (t1 - t0) / 1000 )) s$( [ "$ROWS" != 1000000 ] && echo " (scaled: LOGPIPE_BENCH_EXPORT_ROWS=$ROWS)")"
+iso() { date -u -d "@$(( $1 / 1000 )).$(printf %03d $(( $1 % 1000 )))" +%Y-%m-%dT%H:%M:%S.%3NZ; }
+FMIN=$(iso "$TMIN"); FMAX=$(iso "$TMAX")
+
+# warm the page cache for both contenders alike
+ch -d "$DB" -q "SELECT * FROM logs WHERE workspace_id = '$WS' FORMAT Null"
+
+# --- our export through the API, RSS sampled while it runs
+api() { curl -fsS -H "x-portkey-api-key: $KEY" -H 'Content-Type: application/json' "$@"; }
+ID=$(api -X POST "$URL/v1/logs/exports" -d "{\"filters\":{\"time_of_generation_min\":\"$FMIN\",\"time_of_generation_max\":\"$FMAX\"},\"description\":\"bench\"}" | jq -r .id)
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$QPID/status"; }
+RSS_START=$(rss_kb); RSS_MAX=$RSS_START
+sync
+e0=$(now_ms)
+api -X POST "$URL/v1/logs/exports/$ID/start" >/dev/null
+while :; do
+  r=$(rss_kb); [ "$r" -gt "$RSS_MAX" ] && RSS_MAX=$r
+  st=$(api "$URL/v1/logs/exports/$ID" | jq -r .status)
+  case $st in success) break ;; failed|stopped) echo "export $st:"; api "$URL/v1/logs/exports/$ID"; exit 1 ;; esac
+  sleep 0.2
+done
+e1=$(now_ms)
+HWM=$(awk '/^VmHWM/ {print $2}' "/proc/$QPID/status")
+JOB=$(api "$URL/v1/logs/exports/$ID")
+EX_MS=$(( e1 - e0 )); EX_ROWS=$(jq -r .progress.rows_done <<<"$JOB"); EX_BYTES=$(jq -r .progress.bytes <<<"$JOB")
+# the download path streams the same file
+SIGNED=$(api "$URL/v1/logs/exports/$ID/download" | jq -r .signed_url)
+DL=$(curl -fsS -o /dev/null -w '%{size_download}' "$SIGNED")
+[ "$DL" = "$EX_BYTES" ] || { echo "downloaded $DL bytes; the job says $EX_BYTES"; exit 1; }
+
+# --- baseline: clickhouse-client, the same columns (the keys of the
+# exported file's first line, read with a range request), range and order
+curl -fsS -H 'Range: bytes=0-1048575' -o "$WORK/head.jsonl" "$SIGNED"
+EXPORT_COLS=$(head -1 "$WORK/head.jsonl" | jq -r 'keys_unsorted | map("`" + . + "`") | join(", ")')
+sync
+c0=$(now_ms)
+ch -d "$DB" -q "SELECT $EXPORT_COLS FROM logs WHERE workspace_id = '$WS' AND created_at >= $TMIN AND created_at <= $TMAX ORDER BY created_at, id FORMAT JSONEachRow" >"$WORK/ch.jsonl"
+c1=$(now_ms)
+CH_MS=$(( c1 - c0 )); CH_BYTES=$(stat -c %s "$WORK/ch.jsonl"); CH_ROWS=$(wc -l <"$WORK/ch.jsonl")
+rm -f "$WORK/ch.jsonl"
+
+python3 - "$CH_ROWS" "$CH_BYTES" "$CH_MS" "$EX_ROWS" "$EX_BYTES" "$EX_MS" "$RSS_START" "$RSS_MAX" "$HWM" <<'EOF'
+import sys
+chr_, chb, chms, exr, exb, exms, rs, rmax, hwm = map(int, sys.argv[1:])
+c_rps, c_mbs = chr_ / (chms / 1000), chb / 1e6 / (chms / 1000)
+e_rps, e_mbs = exr / (exms / 1000), exb / 1e6 / (exms / 1000)
+print(f"clickhouse-client JSONEachRow: {chr_} rows, {chb/1e6:.0f} MB in {chms/1000:.2f} s = {c_rps:,.0f} rows/s, {c_mbs:.0f} MB/s")
+print(f"query export (API, start->success): {exr} rows, {exb/1e6:.0f} MB in {exms/1000:.2f} s = {e_rps:,.0f} rows/s, {e_mbs:.0f} MB/s")
+print(f"export/clickhouse-client ratio: rows/s {e_rps/c_rps:.2f}x, MB/s {e_mbs/c_mbs:.2f}x (target >= 0.9x)")
+print(f"query service RSS: {rs/1024:.0f} MB before, {rmax/1024:.0f} MB max sampled during the export, peak (VmHWM) {hwm/1024:.0f} MB (target <= 150 MB)")
+EOF
