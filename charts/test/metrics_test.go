@@ -18,6 +18,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"logpipe/lib/chconn"
 	"logpipe/lib/tenant"
 	"logpipe/lib/testenv"
 )
@@ -81,6 +82,17 @@ func TestAlertAndDashboardMetricsAreExposed(t *testing.T) {
 	for _, s := range services {
 		waitReady(t, s, "http://"+addr[s]+"/readyz")
 	}
+	// A second consumer group writing to a database without tables: its
+	// inserts fail and are retried, as when ClickHouse refuses writes, so the
+	// failure metrics the alerts watch appear without disturbing the shared
+	// ClickHouse.
+	broken := brokenDatabase(t, ch)
+	brokenAddr := testenv.FreeAddr(t)
+	startService(t, filepath.Join(bin, "consumer"), append(slices.Clone(common),
+		"LOGPIPE_CONSUMER_ADDR="+brokenAddr,
+		"LOGPIPE_CONSUMER_GROUP="+testenv.Name("charts_broken"),
+		"LOGPIPE_CLICKHOUSE_DATABASE="+broken))
+	addr["consumer (failing ClickHouse writes)"] = brokenAddr
 
 	sendTraffic(t, addr, apiKey, logs)
 
@@ -91,9 +103,9 @@ func TestAlertAndDashboardMetricsAreExposed(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		exposed := map[string]string{}
-		for _, s := range services {
-			for name := range scrape(t, "http://"+addr[s]+"/metrics") {
-				exposed[name] = s
+		for s, a := range addr {
+			for name := range scrape(t, "http://"+a+"/metrics") {
+				exposed[name], _, _ = strings.Cut(s, " ")
 			}
 		}
 		missing = missing[:0]
@@ -129,6 +141,24 @@ func TestAlertAndDashboardMetricsAreExposed(t *testing.T) {
 			t.Errorf("%s is exposed by %s: its name should start logpipe_%s_", m, s, s)
 		}
 	}
+}
+
+// brokenDatabase creates an empty database (no tables) next to the test's
+// one and drops it when the test ends.
+func brokenDatabase(t *testing.T, cfg chconn.Config) string {
+	t.Helper()
+	cfg.Database = testenv.Name("charts_broken")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := chconn.Open(ctx, cfg, true)
+	if err != nil {
+		t.Fatalf("create the empty database: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+cfg.Database+"`")
+		conn.Close()
+	})
+	return cfg.Database
 }
 
 func packages() []string {

@@ -238,7 +238,11 @@ func (s *Store) Groups(ctx context.Context, sc Scope, f filter.Filter, src Sourc
 	if where != "" {
 		cond = " WHERE " + where
 	}
-	inner := "SELECT " + key + " AS g, " + floats(exprs) + " FROM " + from + cond + " GROUP BY g"
+	aliased := make([]string, len(exprs))
+	for i, e := range exprs {
+		aliased[i] = "toFloat64(" + e + ") AS v" + fmt.Sprint(i)
+	}
+	inner := "SELECT " + key + " AS g, " + strings.Join(aliased, ", ") + " FROM " + from + cond + " GROUP BY g"
 	// key's ?s come first in the text, then the source's, then where's (which reuses keyArgs).
 	all := append(append(append([]any{}, keyArgs...), args...), keyArgs...)
 	if where == "" {
@@ -251,7 +255,8 @@ func (s *Store) Groups(ctx context.Context, sc Scope, f filter.Filter, src Sourc
 	if asc {
 		dir = "ASC"
 	}
-	q := inner + fmt.Sprintf(" ORDER BY %d %s, g LIMIT %d OFFSET %d", orderBy+2, dir, limit, offset)
+	// by alias: ClickHouse 18.16 reads ORDER BY 2 as a constant, not a position
+	q := inner + fmt.Sprintf(" ORDER BY v%d %s, g LIMIT %d OFFSET %d", orderBy, dir, limit, offset)
 	rows, err := s.conn.Query(ctx, q, all...)
 	if err != nil {
 		return nil, 0, wrap("analytics groups", err)
