@@ -2,7 +2,7 @@
 # `make up` starts everything; `make test` runs every test. See README.md.
 
 SHELL := /bin/bash
-MODULES := schemas services/lib services/ingest services/consumer services/query scripts/loadgen
+MODULES := schemas services/lib services/ingest services/consumer services/query scripts/loadgen charts/test
 BIN := .cache/bin
 
 WORKSPACE ?= demo
