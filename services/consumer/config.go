@@ -53,6 +53,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.Duration(&c.Pipeline.DrainTimeout, "drain-timeout", "LOGPIPE_CONSUMER_DRAIN_TIMEOUT", 30*time.Second, "how long shutdown may spend writing and committing what is in hand")
 	var watermark bool
 	fs.Bool(&watermark, "watermark", "LOGPIPE_CONSUMER_WATERMARK", true, "skip messages the ClickHouse offset watermark shows as written")
+	fs.Duration(&c.Pipeline.FenceDelay, "rebalance-fence", "LOGPIPE_CONSUMER_REBALANCE_FENCE", 3*time.Second, "how long the first batch of a partition taken over from an active writer waits for that writer's in-flight batches")
 	fs.Duration(&c.Retention.Interval, "retention-interval", "LOGPIPE_CONSUMER_RETENTION_INTERVAL", time.Hour, "how often expired partitions are dropped (0 disables the job)")
 	fs.Int(&c.Retention.DefaultDays, "retention-default-days", "LOGPIPE_CONSUMER_RETENTION_DEFAULT_DAYS", 365, "retention of partitions whose events carry no tier (enterprise default)")
 	chconn.RegisterFlags(fs, &c.ClickHouse)

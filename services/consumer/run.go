@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"logpipe/consumer/pipeline"
@@ -76,7 +79,7 @@ func run(ctx context.Context, cfg Config) error {
 		}
 		return snk.Ping(ctx)
 	}
-	engine, health := server.NewEngine(log, reg, ready)
+	engine, health := newEngine(log, reg, ready)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		reader.Close()
@@ -115,3 +118,8 @@ func run(ctx context.Context, cfg Config) error {
 	return errors.Join(perr, serveErr, cerr, derr)
 }
 
+// newEngine is the consumer's HTTP surface: only /healthz, /readyz and
+// /metrics (the OpenAPI document assigns it no operations).
+func newEngine(log *slog.Logger, reg *prometheus.Registry, ready server.ReadyFunc) (*gin.Engine, *server.Health) {
+	return server.NewEngine(log, reg, ready)
+}

@@ -43,7 +43,7 @@ type Sink interface {
 	InsertLogs(ctx context.Context, events []logevent.Event) error
 	InsertFeedback(ctx context.Context, rows []feedback.Feedback) error
 	InsertMarks(ctx context.Context, marks []sink.Mark) error
-	Mark(ctx context.Context, topic string, partition int) (int64, error)
+	Mark(ctx context.Context, topic string, partition int) (sink.Watermark, error)
 }
 
 // DeadLetters receives undecodable and invalid messages (a *kafka.Writer on
@@ -85,6 +85,10 @@ type Options struct {
 	DrainTimeout time.Duration
 	// NoWatermark turns off the per-partition watermark (default on).
 	NoWatermark bool
+	// FenceDelay is how long the first batch of a partition taken over from a
+	// writer active moments ago waits before writing, so the previous owner's
+	// in-flight batches land (and are skipped by watermark) first (default 3s).
+	FenceDelay time.Duration
 	// Limits validate events (default logevent.DefaultLimits).
 	Limits logevent.Limits
 }
@@ -107,6 +111,9 @@ func (o *Options) defaults() {
 	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second
+	}
+	if o.FenceDelay <= 0 {
+		o.FenceDelay = 3 * time.Second
 	}
 	if o.Limits == (logevent.Limits{}) {
 		o.Limits = logevent.DefaultLimits
@@ -131,8 +138,15 @@ type partition struct {
 }
 
 type partState struct {
-	next      int64 // the offset expected next; anything else means a seek or rebalance
-	watermark int64 // highest offset known to be in ClickHouse
+	next       int64     // the offset expected next; anything else means a seek or rebalance
+	watermark  int64     // highest offset known to be in ClickHouse
+	fenceUntil time.Time // set when another writer was active on the partition moments ago
+}
+
+// origin is where a row came from.
+type origin struct {
+	part   partition
+	offset int64
 }
 
 // New returns a pipeline; Run starts it.
@@ -153,8 +167,11 @@ func (p *Pipeline) Err() error {
 // batch is what one flush writes and commits.
 type batch struct {
 	logs     []logevent.Event
+	logsFrom []origin // parallel to logs
 	feedback []feedback.Feedback
+	fbFrom   []origin // parallel to feedback
 	dead     []kafka.Message
+	fence    map[partition]time.Time // partitions taken over from a recent writer
 	bytes    int // message bytes, for the MaxBytes limit
 	logBytes int // message bytes of the logs rows
 	fbBytes  int // message bytes of the feedback rows
@@ -162,7 +179,9 @@ type batch struct {
 	last     map[partition]kafka.Message // the last message per partition (no key or value)
 }
 
-func newBatch() *batch { return &batch{last: map[partition]kafka.Message{}} }
+func newBatch() *batch {
+	return &batch{last: map[partition]kafka.Message{}, fence: map[partition]time.Time{}}
+}
 
 // Run consumes until ctx ends, then stops fetching, writes and commits what it
 // holds (within DrainTimeout) and returns. It returns an error when the source
@@ -241,6 +260,14 @@ func (p *Pipeline) add(b *batch, m kafka.Message) {
 		p.metrics.skipped.Inc()
 		return
 	}
+	if st := p.parts[key]; st != nil && !st.fenceUntil.IsZero() {
+		if time.Now().Before(st.fenceUntil) {
+			b.fence[key] = st.fenceUntil
+		} else {
+			st.fenceUntil = time.Time{}
+		}
+	}
+	from := origin{key, m.Offset}
 	b.count++
 	b.bytes += len(m.Value)
 	switch m.Topic {
@@ -255,6 +282,7 @@ func (p *Pipeline) add(b *batch, m kafka.Message) {
 			return
 		}
 		b.feedback = append(b.feedback, f)
+		b.fbFrom = append(b.fbFrom, from)
 		b.fbBytes += len(m.Value)
 	default:
 		e, err := logevent.Decode(m.Value)
@@ -267,6 +295,7 @@ func (p *Pipeline) add(b *batch, m kafka.Message) {
 			return
 		}
 		b.logs = append(b.logs, e)
+		b.logsFrom = append(b.logsFrom, from)
 		b.logBytes += len(m.Value)
 	}
 }
@@ -290,9 +319,15 @@ func (p *Pipeline) seen(key partition, offset int64) bool {
 		if err != nil {
 			// Without the watermark we simply write again; the table collapses duplicates.
 			p.log.Warn("watermark unavailable", "err", err, "topic", key.topic, "partition", key.id)
-			wm = -1
+			wm = sink.Watermark{Offset: -1}
 		}
-		st.watermark = wm
+		st.watermark = wm.Offset
+		st.fenceUntil = time.Time{}
+		if wm.Offset >= 0 && time.Since(wm.UpdatedAt) < p.opts.FenceDelay+time.Second {
+			st.fenceUntil = time.Now().Add(p.opts.FenceDelay)
+		}
+		p.log.Debug("partition position moved", "topic", key.topic, "partition", key.id, "offset", offset,
+			"expected", st.next, "watermark", wm.Offset, "fenced", !st.fenceUntil.IsZero())
 	}
 	st.next = offset + 1
 	return offset <= st.watermark
@@ -352,6 +387,9 @@ func (p *Pipeline) write(ctx context.Context, batches <-chan *batch) error {
 
 func (p *Pipeline) writeBatch(ctx context.Context, b *batch) error {
 	p.metrics.batchRows.Observe(float64(b.count))
+	if len(b.fence) > 0 {
+		p.applyFence(ctx, b)
+	}
 	if len(b.dead) > 0 {
 		if err := p.retry(ctx, "dead_letter", func(ctx context.Context) error {
 			if err := p.dlq.WriteMessages(ctx, b.dead...); err != nil {
@@ -388,6 +426,53 @@ func (p *Pipeline) writeBatch(ctx context.Context, b *batch) error {
 	}
 	p.commit(ctx, commits)
 	return nil
+}
+
+// applyFence handles partitions just taken over from a writer that was
+// active moments ago (a rebalance): it waits out the fence, so the previous
+// owner's in-flight batches land, re-reads their watermarks and drops the rows
+// they already wrote. Were a previous owner slower still, its rows would be
+// duplicates that the table collapses; the fence only makes them rare.
+func (p *Pipeline) applyFence(ctx context.Context, b *batch) {
+	var until time.Time
+	for _, t := range b.fence {
+		if t.After(until) {
+			until = t
+		}
+	}
+	if !sleep(ctx, time.Until(until)) {
+		return
+	}
+	marks := map[partition]int64{}
+	for k := range b.fence {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		wm, err := p.sink.Mark(wctx, k.topic, k.id)
+		cancel()
+		if err != nil {
+			p.log.Warn("watermark unavailable", "err", err, "topic", k.topic, "partition", k.id)
+			continue
+		}
+		marks[k] = wm.Offset
+	}
+	written := func(o origin) bool {
+		wm, ok := marks[o.part]
+		return ok && o.offset <= wm
+	}
+	n := len(b.logs) + len(b.feedback)
+	b.logs, b.logsFrom = dropWritten(b.logs, b.logsFrom, written)
+	b.feedback, b.fbFrom = dropWritten(b.feedback, b.fbFrom, written)
+	p.metrics.skipped.Add(float64(n - len(b.logs) - len(b.feedback)))
+}
+
+func dropWritten[T any](rows []T, from []origin, written func(origin) bool) ([]T, []origin) {
+	keep := 0
+	for i := range rows {
+		if !written(from[i]) {
+			rows[keep], from[keep] = rows[i], from[i]
+			keep++
+		}
+	}
+	return rows[:keep], from[:keep]
 }
 
 func (p *Pipeline) insert(ctx context.Context, table string, rows, bytes int, f func(context.Context) error) error {

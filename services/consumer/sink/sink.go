@@ -170,20 +170,26 @@ func (s *ClickHouse) InsertMarks(ctx context.Context, marks []Mark) error {
 	return nil
 }
 
-// Mark returns the highest offset of topic/partition recorded as written, or
-// -1 when none is.
-func (s *ClickHouse) Mark(ctx context.Context, topic string, partition int) (int64, error) {
+// Watermark is the highest offset of a partition recorded as written, and
+// when it was recorded (by the writer's clock). Offset is -1 when none is.
+type Watermark struct {
+	Offset    int64
+	UpdatedAt time.Time
+}
+
+// Mark returns the watermark of topic/partition.
+func (s *ClickHouse) Mark(ctx context.Context, topic string, partition int) (Watermark, error) {
 	var n uint64
-	var max int64
-	err := s.conn.QueryRow(ctx, "SELECT count(), max(offset) FROM "+OffsetsTable+" WHERE topic = ? AND partition = ?",
-		topic, uint32(partition)).Scan(&n, &max)
+	var w Watermark
+	err := s.conn.QueryRow(ctx, "SELECT count(), max(offset), max(updated_at) FROM "+OffsetsTable+" WHERE topic = ? AND partition = ?",
+		topic, uint32(partition)).Scan(&n, &w.Offset, &w.UpdatedAt)
 	if err != nil {
-		return 0, fmt.Errorf("read watermark of %s/%d: %w", topic, partition, err)
+		return Watermark{}, fmt.Errorf("read watermark of %s/%d: %w", topic, partition, err)
 	}
 	if n == 0 {
-		return -1, nil
+		return Watermark{Offset: -1}, nil
 	}
-	return max, nil
+	return w, nil
 }
 
 // Ping checks the server answers.
