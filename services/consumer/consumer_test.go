@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -211,10 +212,18 @@ func TestClickHouseCrashMidStream(t *testing.T) {
 	topic := testenv.Topic(t, "c_chcrash", 6)
 	dlq := testenv.Topic(t, "c_chcrash_dlq", 1)
 	events := makeEvents(20000)
-	go produce(t, brokers, topic, events)
+	go func() { // a stream of a few seconds, so the crash lands mid-stream
+		for chunk := range slices.Chunk(events, 1000) {
+			produce(t, brokers, topic, chunk)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
 
 	stop := startConsumer(t, testConfig(ch, brokers, topic, dlq, testenv.Name("g")))
 	waitRows(t, conn, 3000, 60*time.Second)
+	if _, _, raw := counts(t, conn); raw >= uint64(len(events)) {
+		t.Fatalf("all %d rows were written before the crash; the test crashed nothing", raw)
+	}
 	own.Kill()
 	time.Sleep(time.Second) // the consumer retries against a dead server
 	own.Start()

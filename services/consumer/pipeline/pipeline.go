@@ -172,9 +172,9 @@ type batch struct {
 	fbFrom   []origin // parallel to feedback
 	dead     []kafka.Message
 	fence    map[partition]time.Time // partitions taken over from a recent writer
-	bytes    int // message bytes, for the MaxBytes limit
-	logBytes int // message bytes of the logs rows
-	fbBytes  int // message bytes of the feedback rows
+	bytes    int                     // message bytes, for the MaxBytes limit
+	logBytes int                     // message bytes of the logs rows
+	fbBytes  int                     // message bytes of the feedback rows
 	count    int
 	last     map[partition]kafka.Message // the last message per partition (no key or value)
 }
@@ -309,7 +309,7 @@ func (p *Pipeline) seen(key partition, offset int64) bool {
 	}
 	st := p.parts[key]
 	if st == nil {
-		st = &partState{watermark: -1}
+		st = &partState{next: -1, watermark: -1} // next -1: the first message always reads the watermark
 		p.parts[key] = st
 	}
 	if offset != st.next {

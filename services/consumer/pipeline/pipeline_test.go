@@ -1,0 +1,203 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"logpipe/consumer/sink"
+	"logpipe/lib/feedback"
+	"logpipe/lib/logevent"
+	"logpipe/lib/testenv"
+)
+
+// fakeSource hands out msgs, then blocks until ctx ends.
+type fakeSource struct {
+	mu        sync.Mutex
+	msgs      []kafka.Message
+	committed map[int]int64 // partition → last committed offset
+	log       *[]string
+}
+
+func (s *fakeSource) FetchMessage(ctx context.Context) (kafka.Message, error) {
+	s.mu.Lock()
+	if len(s.msgs) > 0 {
+		m := s.msgs[0]
+		s.msgs = s.msgs[1:]
+		s.mu.Unlock()
+		return m, nil
+	}
+	s.mu.Unlock()
+	<-ctx.Done()
+	return kafka.Message{}, ctx.Err()
+}
+
+func (s *fakeSource) CommitMessages(_ context.Context, msgs ...kafka.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range msgs {
+		s.committed[m.Partition] = m.Offset
+		*s.log = append(*s.log, fmt.Sprintf("commit %d@%d", m.Partition, m.Offset))
+	}
+	return nil
+}
+
+// fakeSink records inserts and fails the first failures of them.
+type fakeSink struct {
+	mu       sync.Mutex
+	failures int
+	rows     []logevent.Event
+	marks    map[int]int64
+	log      *[]string
+}
+
+func (s *fakeSink) InsertLogs(_ context.Context, events []logevent.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failures > 0 {
+		s.failures--
+		return errors.New("clickhouse is down")
+	}
+	s.rows = append(s.rows, events...)
+	*s.log = append(*s.log, fmt.Sprintf("insert %d", len(events)))
+	return nil
+}
+
+func (s *fakeSink) InsertFeedback(context.Context, []feedback.Feedback) error { return nil }
+
+func (s *fakeSink) InsertMarks(_ context.Context, marks []sink.Mark) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range marks {
+		s.marks[m.Partition] = max(s.marks[m.Partition], m.Offset)
+	}
+	return nil
+}
+
+func (s *fakeSink) Mark(_ context.Context, _ string, partition int) (sink.Watermark, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.marks[partition]; ok {
+		return sink.Watermark{Offset: o, UpdatedAt: time.Now().Add(-time.Hour)}, nil
+	}
+	return sink.Watermark{Offset: -1}, nil
+}
+
+type fakeDLQ struct {
+	mu   sync.Mutex
+	msgs []kafka.Message
+}
+
+func (d *fakeDLQ) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.msgs = append(d.msgs, msgs...)
+	return nil
+}
+
+func message(t *testing.T, partition int, offset int64, id string) kafka.Message {
+	t.Helper()
+	e := logevent.New()
+	e.ID, e.WorkspaceID, e.CreatedAt = id, "ws", 1763805845123
+	b, err := logevent.Encode(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kafka.Message{Topic: "logs", Partition: partition, Offset: offset, Value: b}
+}
+
+// runUntil runs the pipeline until done reports true, then stops it.
+func runUntil(t *testing.T, p *Pipeline, done func() bool) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !done() {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("pipeline did not get there in 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	return <-errc
+}
+
+func TestCommitsOnlyAfterInsertAndRetries(t *testing.T) {
+	var log []string
+	src := &fakeSource{committed: map[int]int64{}, log: &log}
+	for i := range 10 {
+		src.msgs = append(src.msgs, message(t, i%2, int64(i/2), fmt.Sprintf("id-%d", i)))
+	}
+	src.msgs = append(src.msgs, kafka.Message{Topic: "logs", Partition: 0, Offset: 5, Value: []byte("{broken")})
+	snk := &fakeSink{failures: 2, marks: map[int]int64{}, log: &log}
+	dlq := &fakeDLQ{}
+	p := New(Options{LogsTopic: "logs", MaxRows: 100, MaxAge: 20 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond},
+		src, snk, dlq, testenv.Logger(), NewMetrics(prometheus.NewRegistry()))
+	err := runUntil(t, p, func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.committed[0] == 5 && src.committed[1] == 4
+	})
+	if err != nil {
+		t.Fatalf("Run returned %v; want nil after a clean stop", err)
+	}
+	if len(snk.rows) != 10 {
+		t.Errorf("inserted %d rows; want 10", len(snk.rows))
+	}
+	if len(log) < 2 || log[0] != "insert 10" {
+		t.Errorf("sink and commit order %v; want the insert (after two failed attempts) before any commit", log)
+	}
+	if len(dlq.msgs) != 1 || string(dlq.msgs[0].Value) != "{broken" {
+		t.Fatalf("dead letters %v; want the broken message", dlq.msgs)
+	}
+	h := map[string]string{}
+	for _, x := range dlq.msgs[0].Headers {
+		h[x.Key] = string(x.Value)
+	}
+	if h[HeaderReason] != ReasonDecode || h[HeaderTopic] != "logs" || h[HeaderPartition] != "0" || h[HeaderOffset] != "5" {
+		t.Errorf("dead-letter headers %v; want reason decode, origin logs/0/5", h)
+	}
+}
+
+func TestWatermarkSkipsWrittenMessages(t *testing.T) {
+	var log []string
+	src := &fakeSource{committed: map[int]int64{}, log: &log}
+	for i := range 6 {
+		src.msgs = append(src.msgs, message(t, 0, int64(i), fmt.Sprintf("id-%d", i)))
+	}
+	snk := &fakeSink{marks: map[int]int64{0: 3}, log: &log} // offsets 0-3 already written
+	p := New(Options{LogsTopic: "logs", MaxAge: 10 * time.Millisecond}, src, snk, &fakeDLQ{}, testenv.Logger(), NewMetrics(prometheus.NewRegistry()))
+	if err := runUntil(t, p, func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.committed[0] == 5
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(snk.rows) != 2 || snk.rows[0].ID != "id-4" || snk.rows[1].ID != "id-5" {
+		t.Errorf("inserted %d rows; want only id-4 and id-5 (the rest is below the watermark)", len(snk.rows))
+	}
+}
+
+func TestShutdownGivesUpAfterDrainTimeout(t *testing.T) {
+	var log []string
+	src := &fakeSource{committed: map[int]int64{}, log: &log, msgs: []kafka.Message{message(t, 0, 0, "a")}}
+	snk := &fakeSink{failures: 1 << 30, marks: map[int]int64{}, log: &log}
+	p := New(Options{LogsTopic: "logs", MaxAge: 5 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond, DrainTimeout: 50 * time.Millisecond},
+		src, snk, &fakeDLQ{}, testenv.Logger(), NewMetrics(prometheus.NewRegistry()))
+	err := runUntil(t, p, func() bool { return p.Err() != nil })
+	if err == nil {
+		t.Fatal("Run returned nil with ClickHouse down; want the drain error")
+	}
+	if len(src.committed) != 0 {
+		t.Errorf("committed %v with nothing written; want no commit", src.committed)
+	}
+}
