@@ -42,11 +42,13 @@ type Handlers struct {
 	now     func() time.Time
 	latency *prometheus.HistogramVec
 	reqs    *prometheus.CounterVec
+	unavail prometheus.Counter
 }
 
 // New returns the handlers, registering their metrics on reg:
-// logpipe_query_requests_total{route,code} and
-// logpipe_query_request_duration_seconds{route}.
+// logpipe_query_requests_total{route,code},
+// logpipe_query_request_duration_seconds{route} and
+// logpipe_query_clickhouse_unavailable_total.
 func New(st *store.Store, keys *tenant.Registry, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Handlers {
 	if cfg.QueryTimeout == 0 {
 		cfg.QueryTimeout = 30 * time.Second
@@ -61,8 +63,12 @@ func New(st *store.Store, keys *tenant.Registry, cfg Config, log *slog.Logger, r
 			Name: "logpipe_query_requests_total",
 			Help: "Query API requests by route and status code.",
 		}, []string{"route", "code"}),
+		unavail: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logpipe_query_clickhouse_unavailable_total",
+			Help: "Requests answered 503 because ClickHouse could not be reached in time.",
+		}),
 	}
-	reg.MustRegister(h.latency, h.reqs)
+	reg.MustRegister(h.latency, h.reqs, h.unavail)
 	return h
 }
 
@@ -105,6 +111,7 @@ func (h *Handlers) fail(c *gin.Context, err error) {
 		return
 	}
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		h.unavail.Inc()
 		c.Header("Retry-After", "5")
 		apierr.Abort(c, http.StatusServiceUnavailable, apierr.CodeUnavailable, "the log store is unavailable; retry later")
 		return
