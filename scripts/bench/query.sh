@@ -158,14 +158,14 @@ for rows in $SIZES; do
   printf '%s\n%s\n' "SELECT $ALL_COLS FROM logs WHERE $SCOPE AND \`id\` = '$LID' AND \`created_at\` = $LTS LIMIT 1;" \
     "SELECT fid, t, v, w, c, u FROM (SELECT id AS fid, argMaxIf(trace_id, updated_at, trace_id != '') AS t, argMax(value, updated_at) AS v, argMax(weight, updated_at) AS w, min(created_at) AS c, max(updated_at) AS u FROM feedback WHERE workspace_id = '$WS' GROUP BY id) WHERE t = '$LTR' AND c >= $CUT ORDER BY c, fid;" >"$WORK/detail.sql"
   measure "$rows" "detail" "$ITER" "/v1/logs/$LID" "$WORK/detail.sql" 2
-  # graphs over 30 days (day buckets): the series and the summary
+  # graphs over 30 days (day buckets): the series and, WITH TOTALS, the summary
   GMIN=$(( NOWQ - SPAN )); GMAX=$NOWQ
   SRC="(SELECT $LISTING_COLS FROM logs FINAL WHERE $SCOPE AND \`created_at\` >= $GMIN AND \`created_at\` <= $GMAX)"
   B="toUInt32(toStartOfDay(toDateTime(intDiv(\`created_at\`, 1000), 'UTC')))"
   RANGE="time_of_generation_min=$(iso $GMIN)&time_of_generation_max=$(iso $GMAX)"
   graph() { # name exprs
-    printf '%s\n%s\n' "SELECT $B AS bucket, $2 FROM $SRC GROUP BY bucket ORDER BY bucket;" "SELECT $2 FROM $SRC;" >"$WORK/g.sql"
-    measure "$rows" "graph $1 (30 days)" "$GITER" "/v1/analytics/graphs/$1?$RANGE" "$WORK/g.sql" 2
+    printf '%s\n' "SELECT $B AS bucket, $2 FROM $SRC GROUP BY bucket WITH TOTALS ORDER BY bucket;" >"$WORK/g.sql"
+    measure "$rows" "graph $1 (30 days)" "$GITER" "/v1/analytics/graphs/$1?$RANGE" "$WORK/g.sql" 1
   }
   graph requests "toFloat64(count()), toFloat64(countIf(\`is_success\` = 1)), toFloat64(countIf(\`is_success\` = 0))"
   graph cost "toFloat64(sum(\`cost\`)), toFloat64(avg(\`cost\`))"

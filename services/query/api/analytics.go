@@ -151,12 +151,7 @@ func (h *Handlers) graph(gr graph) gin.HandlerFunc {
 		ctx, cancel := h.ctx(c)
 		defer cancel()
 		ex := exprs(gr.metrics)
-		points, err := h.store.Series(ctx, sc, f, gr.src, unit, ex)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		totals, err := h.store.Totals(ctx, sc, f, gr.src, ex)
+		points, totals, err := h.store.Series(ctx, sc, f, gr.src, unit, ex)
 		if err != nil {
 			h.fail(c, err)
 			return

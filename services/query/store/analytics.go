@@ -171,33 +171,48 @@ type Point struct {
 }
 
 // Series aggregates exprs (ClickHouse aggregate expressions over the columns
-// of src) per bucket of unit; buckets without rows are absent (callers fill
-// them with zeros). NaN results (avg of nothing) become 0.
-func (s *Store) Series(ctx context.Context, sc Scope, f filter.Filter, src Source, unit Unit, exprs []string) ([]Point, error) {
+// of src) per bucket of unit, and over the whole of src (totals, the summary
+// of a graph) in the same scan (GROUP BY ... WITH TOTALS). Buckets without
+// rows are absent (callers fill them with zeros). NaN results (avg of
+// nothing) become 0.
+func (s *Store) Series(ctx context.Context, sc Scope, f filter.Filter, src Source, unit Unit, exprs []string) ([]Point, []float64, error) {
 	from, args, err := source(sc, f, src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	q := "SELECT " + unit.bucketSQL(src.timeCol()) + " AS bucket, " + floats(exprs) + " FROM " + from + " GROUP BY bucket ORDER BY bucket"
+	q := "SELECT " + unit.bucketSQL(src.timeCol()) + " AS bucket, " + floats(exprs) + " FROM " + from + " GROUP BY bucket WITH TOTALS ORDER BY bucket"
 	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
-		return nil, wrap("analytics series", err)
+		return nil, nil, wrap("analytics series", err)
 	}
 	defer rows.Close()
 	var out []Point
-	for rows.Next() {
+	scanInto := func(vals []float64) []any {
 		var b uint32
-		vals := make([]float64, len(exprs))
 		dests := []any{&b}
 		for i := range vals {
 			dests = append(dests, &vals[i])
 		}
-		if err := rows.Scan(dests...); err != nil {
-			return nil, fmt.Errorf("scan analytics series: %w", err)
-		}
-		out = append(out, Point{Bucket: int64(b), Values: finite(vals)})
+		return dests
 	}
-	return out, wrap("analytics series", rows.Err())
+	for rows.Next() {
+		vals := make([]float64, len(exprs))
+		dests := scanInto(vals)
+		if err := rows.Scan(dests...); err != nil {
+			return nil, nil, fmt.Errorf("scan analytics series: %w", err)
+		}
+		out = append(out, Point{Bucket: int64(*dests[0].(*uint32)), Values: finite(vals)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, wrap("analytics series", err)
+	}
+	totals := make([]float64, len(exprs))
+	if len(out) > 0 { // without rows there is no totals block: all zeros
+		if err := rows.Totals(scanInto(totals)...); err != nil {
+			return nil, nil, fmt.Errorf("scan analytics totals: %w", err)
+		}
+	}
+	return out, finite(totals), nil
 }
 
 // Totals aggregates exprs over the whole of src (the summary of a graph).
