@@ -100,12 +100,19 @@ func TestAlertAndDashboardMetricsAreExposed(t *testing.T) {
 	// is there or the deadline passes, then report what is missing.
 	var missing []string
 	exposedBy := map[string]string{}
+	labelsOf := map[string]map[string]bool{}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		exposed := map[string]string{}
 		for s, a := range addr {
-			for name := range scrape(t, "http://"+a+"/metrics") {
+			for name, labels := range scrape(t, "http://"+a+"/metrics") {
 				exposed[name], _, _ = strings.Cut(s, " ")
+				if labelsOf[name] == nil {
+					labelsOf[name] = map[string]bool{}
+				}
+				for l := range labels {
+					labelsOf[name][l] = true
+				}
 			}
 		}
 		missing = missing[:0]
@@ -133,6 +140,22 @@ func TestAlertAndDashboardMetricsAreExposed(t *testing.T) {
 		}
 		slices.Sort(have)
 		t.Logf("the services expose:\n%s", strings.Join(have, "\n"))
+	}
+	// Every label an alert or a panel matches on is one the metric carries
+	// (or one Prometheus adds when it scrapes a pod).
+	scrapeLabels := map[string]bool{"namespace": true, "pod": true, "instance": true, "job": true, "service": true, "container": true, "endpoint": true}
+	for _, r := range parsePromQL(t, alertAndPanelQueries(t)) {
+		for _, sel := range r.Selectors {
+			if !strings.HasPrefix(sel.Metric, "logpipe_") || labelsOf[sel.Metric] == nil {
+				continue
+			}
+			for _, m := range sel.Matchers {
+				if !scrapeLabels[m.Label] && !labelsOf[sel.Metric][m.Label] {
+					t.Errorf("%s matches %s%s%q on %s, which has no such label (it has %v)",
+						r.Where, m.Label, m.Type, m.Value, sel.Metric, keys(labelsOf[sel.Metric]))
+				}
+			}
+		}
 	}
 	// A metric of one service is named after it, so a dashboard panel built on
 	// logpipe_ingest_... reads what ingest exposes.
@@ -324,9 +347,9 @@ func jsonField(body, name string) string {
 	return s
 }
 
-// scrape returns the sample names (and family names of TYPE lines) of a
-// Prometheus text exposition.
-func scrape(t *testing.T, url string) map[string]bool {
+// scrape returns the sample names of a Prometheus text exposition (and the
+// family names of its TYPE lines), each with the label names its samples carry.
+func scrape(t *testing.T, url string) map[string]map[string]bool {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -337,22 +360,59 @@ func scrape(t *testing.T, url string) map[string]bool {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("scrape %s: %d %v", url, resp.StatusCode, err)
 	}
-	names := map[string]bool{}
+	names := map[string]map[string]bool{}
+	add := func(name string) map[string]bool {
+		if names[name] == nil {
+			names[name] = map[string]bool{}
+		}
+		return names[name]
+	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
-			names[strings.Fields(rest)[0]] = true
+			add(strings.Fields(rest)[0])
 			continue
 		}
 		if line == "" || line[0] == '#' {
 			continue
 		}
 		end := strings.IndexAny(line, "{ ")
-		if end > 0 {
-			names[line[:end]] = true
+		if end <= 0 {
+			continue
+		}
+		labels := add(line[:end])
+		if line[end] == '{' {
+			for _, l := range labelNames(line[end+1:]) {
+				labels[l] = true
+			}
 		}
 	}
 	return names
+}
+
+// labelNames returns the label names of `a="x",b="y\"z"} 1`.
+func labelNames(s string) []string {
+	var out []string
+	for len(s) > 0 && s[0] != '}' {
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 {
+			break
+		}
+		out = append(out, strings.TrimLeft(s[:eq], ", "))
+		s = s[eq+1:]
+		if len(s) == 0 || s[0] != '"' {
+			break
+		}
+		i := 1
+		for i < len(s) && s[i] != '"' {
+			if s[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		s = strings.TrimLeft(s[min(i+1, len(s)):], ",")
+	}
+	return out
 }
