@@ -5,6 +5,8 @@
 //
 //	loadgen -n 200 -url http://127.0.0.1:8080/v1/logs -key lp_...   post in batches
 //	loadgen -n 100000 -out events.ndjson                            write a file
+//	loadgen -drive events.ndjson -url ... -key ... -c 32 -batch 100 drive ingest, print throughput and latency
+//	loadgen -create-topic name -brokers 127.0.0.1:9092 -partitions 6 create a topic (benchmarks)
 package main
 
 import (
@@ -18,6 +20,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"logpipe/lib/logevent"
@@ -39,8 +42,39 @@ func run(args []string) error {
 	out := fs.String("out", "", "write NDJSON here instead of posting ('-' for stdout)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	spread := fs.Duration("spread", time.Hour, "events' created_at spread over the past duration")
+	drive := fs.String("drive", "", "NDJSON events file to post to -url from -c concurrent clients (prints throughput and latency)")
+	conc := fs.Int("c", 32, "concurrent clients for -drive")
+	format := fs.String("format", "ndjson", "request format for -drive: ndjson or array")
+	rate := fs.Float64("rate", 0, "pace -drive to this many events/s (0: as fast as possible)")
+	createT := fs.String("create-topic", "", "create this Kafka topic and exit")
+	deleteT := fs.String("delete-topics", "", "delete these Kafka topics (comma-separated) and exit")
+	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka brokers for -create-topic, comma-separated")
+	partitions := fs.Int("partitions", 6, "partitions for -create-topic")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch {
+	case *deleteT != "":
+		return deleteTopics(strings.Split(*brokers, ","), strings.Split(*deleteT, ","))
+	case *createT != "":
+		return createTopic(strings.Split(*brokers, ","), *createT, *partitions)
+	case *drive != "":
+		if *url == "" || *conc < 1 || *batch < 1 || (*format != "ndjson" && *format != "array") {
+			return fmt.Errorf("-drive needs -url, -c ≥ 1, -batch ≥ 1 and -format ndjson|array")
+		}
+		limit := 0 // the whole file unless -n is given
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "n" {
+				limit = *n
+			}
+		})
+		res, err := Drive(context.Background(), DriveOptions{In: *drive, URL: *url, Key: *key, Concurrency: *conc,
+			Batch: *batch, Format: *format, Rate: *rate, Limit: limit})
+		if err != nil {
+			return err
+		}
+		fmt.Println(res)
+		return nil
 	}
 	g := NewGenerator(*seed, time.Now(), *spread)
 	switch {
