@@ -1,7 +1,10 @@
 package charttest
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,4 +205,49 @@ func TestChartRefusesImpossibleReleases(t *testing.T) {
 	// One query replica may use a ReadWriteOnce volume.
 	render(t, defaults, "--set", "exports.persistence.accessModes={ReadWriteOnce}",
 		"--set", "query.autoscaling.enabled=false", "--set", "query.replicas=1")
+}
+
+// TestPackage packages the chart as it would be published: the alert rules,
+// the dashboard and the README are in it; tests, test data and editor files
+// are not (.helmignore).
+func TestPackage(t *testing.T) {
+	dir := t.TempDir()
+	if out, stderr, err := runHelm(t, "package", chartDir(t), "-d", dir); err != nil {
+		t.Fatalf("helm package: %v\n%s%s", err, out, stderr)
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "logpipe-*.tgz"))
+	if len(matches) != 1 {
+		t.Fatalf("helm package wrote %v", matches)
+	}
+	f, err := os.Open(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	files := map[string]bool{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[strings.TrimPrefix(h.Name, "logpipe/")] = true
+	}
+	for _, want := range []string{"Chart.yaml", "values.yaml", "README.md", "files/prometheus-rules.yaml", "files/grafana-dashboard.json", "templates/migrate-job.yaml"} {
+		if !files[want] {
+			t.Errorf("the package lacks %s", want)
+		}
+	}
+	for name := range files {
+		if strings.HasSuffix(name, "_test.go") || strings.Contains(name, "testdata/") || strings.HasSuffix(name, "~") {
+			t.Errorf("the package carries %s", name)
+		}
+	}
 }

@@ -156,6 +156,18 @@ func TestAlertAndDashboardMetricsAreExposed(t *testing.T) {
 				}
 			}
 		}
+		// ... and every label it groups by is carried by a metric it aggregates.
+		for _, g := range r.Groupings {
+			for _, l := range g.Labels {
+				ok := scrapeLabels[l]
+				for _, m := range g.Metrics {
+					ok = ok || labelsOf[m][l]
+				}
+				if !ok {
+					t.Errorf("%s groups by %s, which none of %v carries", r.Where, l, g.Metrics)
+				}
+			}
+		}
 	}
 	// A metric of one service is named after it, so a dashboard panel built on
 	// logpipe_ingest_... reads what ingest exposes.

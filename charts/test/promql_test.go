@@ -28,6 +28,10 @@ type promResult struct {
 			Value string `json:"value"`
 		} `json:"matchers"`
 	} `json:"selectors"`
+	Groupings []struct {
+		Labels  []string `json:"labels"`
+		Metrics []string `json:"metrics"`
+	} `json:"groupings"`
 }
 
 // grafanaVars stand for the dashboard's variables when its queries are

@@ -28,6 +28,14 @@ type Result struct {
 	Where     string     `json:"where"`
 	Error     string     `json:"error,omitempty"`
 	Selectors []Selector `json:"selectors,omitempty"`
+	// Groupings are the `by (...)` clauses with the metrics they aggregate.
+	Groupings []Grouping `json:"groupings,omitempty"`
+}
+
+// Grouping is one aggregation `op by (labels) (...)` over metrics.
+type Grouping struct {
+	Labels  []string `json:"labels"`
+	Metrics []string `json:"metrics"`
 }
 
 // Selector is one vector selector: the metric and the label matchers.
@@ -66,6 +74,16 @@ func run() error {
 			continue
 		}
 		parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+			if agg, ok := n.(*parser.AggregateExpr); ok && !agg.Without && len(agg.Grouping) > 0 {
+				g := Grouping{Labels: agg.Grouping}
+				parser.Inspect(agg.Expr, func(n parser.Node, _ []parser.Node) error {
+					if vs, ok := n.(*parser.VectorSelector); ok {
+						g.Metrics = append(g.Metrics, vs.Name)
+					}
+					return nil
+				})
+				r.Groupings = append(r.Groupings, g)
+			}
 			vs, ok := n.(*parser.VectorSelector)
 			if !ok {
 				return nil
