@@ -932,3 +932,42 @@ func checkPrometheusRule(t *testing.T, r *release) {
 		t.Errorf("rules ConfigMap differs from files/prometheus-rules.yaml")
 	}
 }
+
+// TestPodsRollOnSettingsChange: a changed setting or password rolls every
+// Deployment (a checksum in the pod template); a changed key registry rolls
+// none, because the services reload it from the mounted Secret.
+func TestPodsRollOnSettingsChange(t *testing.T) {
+	podAnnotations := func(extra ...string) map[string]map[string]string {
+		t.Helper()
+		out := map[string]map[string]string{}
+		for name, d := range loadRelease(t, defaults, extra...).deployments {
+			out[name] = d.Spec.Template.Annotations
+		}
+		return out
+	}
+	base := podAnnotations()
+	keysFile := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(keysFile, []byte(`{"organisations":[{"id":"o","plan":"developer"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		roll  bool
+	}{
+		{"log level", []string{"--set", "logLevel=debug"}, true},
+		{"ClickHouse password", []string{"--set", "clickhouse.password=s3cret"}, true},
+		{"SASL password", []string{"--set", "kafka.sasl.password=s3cret"}, true},
+		{"signing key", []string{"--set", "secrets.signingKey=0123456789abcdef"}, true},
+		{"key registry", []string{"--set-file", "secrets.keysJSON=" + keysFile}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := podAnnotations(tc.extra...)
+			for name, ann := range got {
+				if rolled := !reflect.DeepEqual(ann, base[name]); rolled != tc.roll {
+					t.Errorf("Deployment %s: pods roll: %v; want %v (annotations %v, before %v)", name, rolled, tc.roll, ann, base[name])
+				}
+			}
+		})
+	}
+}

@@ -39,6 +39,7 @@ spec:
         {{- include "logpipe.componentLabels" $ctx | nindent 8 }}
       annotations:
         checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+        checksum/secret-env: {{ include "logpipe.secretEnvChecksum" $root }}
         {{- with $v.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

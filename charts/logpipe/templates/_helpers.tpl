@@ -68,6 +68,29 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-secrets" (include "logpipe.fullname" .)) .Values.secrets.existingSecret -}}
 {{- end -}}
 
+{{/*
+The signing key: secrets.signingKey, else the one already in the release's
+Secret (kept across upgrades), else a new random one (first install).
+*/}}
+{{- define "logpipe.signingKey" -}}
+{{- $old := (lookup "v1" "Secret" .Release.Namespace (include "logpipe.secretName" .)).data | default dict -}}
+{{- .Values.secrets.signingKey | default (index $old "signing-key" | default "" | b64dec) | default (randAlphaNum 48) -}}
+{{- end -}}
+
+{{/*
+A checksum of the settings the services read from the Secret as environment
+variables, so pods restart when one changes. keys.json is left out: the
+services reload it from the mounted file without a restart. A generated
+signing key never changes, so only a configured one counts.
+*/}}
+{{- define "logpipe.secretEnvChecksum" -}}
+{{- if .Values.secrets.existingSecret -}}
+{{- .Values.secrets.existingSecret | sha256sum -}}
+{{- else -}}
+{{- list .Values.clickhouse.password .Values.kafka.sasl.password .Values.secrets.signingKey | toJson | sha256sum -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "logpipe.configName" -}}
 {{- printf "%s-config" (include "logpipe.fullname" .) -}}
 {{- end -}}
