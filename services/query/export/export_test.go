@@ -21,6 +21,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"logpipe/lib/logevent"
 	"logpipe/lib/openapicheck"
@@ -292,7 +293,9 @@ func TestExportRoundTrip(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
 	want := seed(t, conn, wsA, 3000, 400, 1)
 	seed(t, conn, wsB, 100, 0, 2) // another workspace: never exported
-	w := newWorld(t, conn, t.TempDir(), nil, nil)
+	// small windows: most are ordered in memory, those holding a large body
+	// overflow and are ordered by ClickHouse
+	w := newWorld(t, conn, t.TempDir(), nil, func(c *Config, _ *Service) { c.WindowBytes = 100_000 })
 
 	c := w.create("admin", map[string]any{"workspace_id": wsA, "filters": map[string]any{}, "description": "all of it"})
 	if c.Total != uint64(len(want)) {
@@ -307,6 +310,11 @@ func TestExportRoundTrip(t *testing.T) {
 	v := w.wait("admin", c.ID)
 	if v.Status != StatusSuccess || v.Progress.RowsDone != uint64(len(want)) || v.FinishedAt == nil || v.ExpiresAt == nil {
 		t.Fatalf("finished job = %+v", v)
+	}
+	for _, order := range []string{"memory", "clickhouse"} {
+		if n := testutil.ToFloat64(w.svc.m.windows.WithLabelValues(order)); n == 0 {
+			t.Errorf("no window ordered by %s; the test wants both paths", order)
+		}
 	}
 	st, h, body := fetch(t, w.signedURL("admin", c.ID), "")
 	if st != 200 || !strings.Contains(h.Get("Content-Disposition"), c.ID+".jsonl") {
@@ -382,7 +390,8 @@ func compactJSON(s string) string {
 func TestExportColumnsFiltersGzip(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
 	all := seed(t, conn, wsA, 1500, 100, 3)
-	w := newWorld(t, conn, t.TempDir(), nil, nil)
+	// every window planned too big to hold: ClickHouse orders them all
+	w := newWorld(t, conn, t.TempDir(), nil, func(c *Config, _ *Service) { c.WindowBytes = 1 })
 	var want []string
 	for _, e := range all {
 		if e.AIModel == "gpt-4o" && e.ResponseStatusCode == 200 {

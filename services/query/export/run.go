@@ -1,7 +1,6 @@
 package export
 
 import (
-	"bufio"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"logpipe/lib/logevent"
 	"logpipe/query/filter"
@@ -32,8 +32,12 @@ func (s *Service) path(name string) string { return filepath.Join(s.cfg.Dir, fil
 // partPath is where this process writes j before it is complete.
 func (s *Service) partPath(j *Job) string { return s.path(fileName(j) + ".part") }
 
-// window is a created_at range [lo, hi) of an export, in ms.
-type window struct{ lo, hi logevent.Millis }
+// window is a created_at range [lo, hi) of an export, in ms, with the
+// planned number of rows and estimated bytes.
+type window struct {
+	lo, hi      logevent.Millis
+	rows, bytes uint64
+}
 
 // where builds the WHERE of j's logs over the logs table (tenant scope and
 // filters; the caller adds the time window). Reads in (created_at, id) order
@@ -49,8 +53,9 @@ func (s *Service) where(j *Job) (string, []any, error) {
 	return w + " AND " + fw, append(args, fargs...), nil
 }
 
-// windows splits j's remaining range (from its resume cursor) into windows of
-// about WindowRows logs, from a histogram of created_at.
+// windows splits j's remaining range (from its resume cursor) into
+// contiguous windows of about WindowRows logs or WindowBytes bytes, from a
+// histogram of created_at.
 func (s *Service) windows(ctx context.Context, j *Job, where string, args []any) ([]window, error) {
 	lo := j.TimeMin
 	if j.ResumeCursor > lo {
@@ -60,11 +65,17 @@ func (s *Service) windows(ctx context.Context, j *Job, where string, args []any)
 	if lo >= hi {
 		return nil, nil
 	}
-	bucket := int64(hi-lo) / 20_000
-	if bucket < 1000 {
-		bucket = 1000
-	}
 	ca := createdAt()
+	// buckets over the span the logs actually cover, so that windows can be
+	// cut finely however wide the requested range
+	var first, last uint64
+	err := s.conn.QueryRow(ctx, "SELECT min("+ca+"), max("+ca+") FROM "+logevent.LogsTable+" WHERE "+where+
+		" AND "+ca+" >= ? AND "+ca+" < ?", append(args, uint64(lo), uint64(hi))...).Scan(&first, &last)
+	if err != nil {
+		return nil, fmt.Errorf("plan export windows: %w", err)
+	}
+	bucket := int64(last-first)/20_000 + 1
+	perRow := s.rowBytes(ctx)
 	q := "SELECT intDiv(" + ca + ", ?) AS b, count() FROM " + logevent.LogsTable +
 		" WHERE " + where + " AND " + ca + " >= ? AND " + ca + " < ? GROUP BY b ORDER BY b"
 	rows, err := s.conn.Query(ctx, q, append([]any{uint64(bucket)}, append(args, uint64(lo), uint64(hi))...)...)
@@ -73,37 +84,52 @@ func (s *Service) windows(ctx context.Context, j *Job, where string, args []any)
 	}
 	defer rows.Close()
 	var out []window
-	var cur window
-	var n uint64
+	cur := window{lo: lo}
 	for rows.Next() {
 		var b, c uint64
 		if err := rows.Scan(&b, &c); err != nil {
 			return nil, fmt.Errorf("plan export windows: %w", err)
 		}
-		start := logevent.Millis(int64(b) * bucket)
-		if start < lo {
-			start = lo
-		}
 		end := logevent.Millis((int64(b) + 1) * bucket)
 		if end > hi {
 			end = hi
 		}
-		if n == 0 {
-			cur.lo = start
-		}
-		cur.hi, n = end, n+c
-		if n >= uint64(s.cfg.WindowRows) {
+		cur.hi, cur.rows, cur.bytes = end, cur.rows+c, cur.bytes+perRow*c
+		if cur.rows >= uint64(s.cfg.WindowRows) || cur.bytes >= uint64(s.cfg.WindowBytes) {
 			out = append(out, cur)
-			n = 0
+			cur = window{lo: end}
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("plan export windows: %w", err)
 	}
-	if n > 0 {
+	if cur.rows > 0 || len(out) == 0 {
+		cur.hi = hi
 		out = append(out, cur)
+	} else {
+		out[len(out)-1].hi = hi
 	}
 	return out, nil
+}
+
+// defaultRowBytes is the size of a log assumed when the table cannot tell.
+const defaultRowBytes = 2048
+
+// rowBytes estimates the bytes of one log from the logs table's uncompressed
+// size (reading payload lengths would cost as much as reading the payloads).
+// A window that turns out bigger is ordered by ClickHouse instead (write).
+func (s *Service) rowBytes(ctx context.Context) uint64 {
+	var bytes, rows uint64
+	err := s.conn.QueryRow(ctx, "SELECT sum(data_uncompressed_bytes) FROM system.columns WHERE database = currentDatabase() AND table = ?",
+		logevent.LogsTable).Scan(&bytes)
+	if err == nil {
+		err = s.conn.QueryRow(ctx, "SELECT sum(rows) FROM system.parts WHERE database = currentDatabase() AND table = ? AND active",
+			logevent.LogsTable).Scan(&rows)
+	}
+	if err != nil || rows == 0 || bytes == 0 {
+		return defaultRowBytes
+	}
+	return bytes/rows + 1
 }
 
 func createdAt() string { c, _ := logevent.Lookup("created_at"); return c.Quoted() }
@@ -153,6 +179,14 @@ func (s *Service) execute(ctx context.Context, j Job) {
 	s.log.Error("export failed", "job", j.ID, "err", err)
 }
 
+// openWindow is a window whose query has been sent.
+type openWindow struct {
+	w       window
+	rows    driver.Rows
+	err     error
+	ordered bool // by ClickHouse
+}
+
 // countWriter counts the bytes that reach the file.
 type countWriter struct {
 	w io.Writer
@@ -189,7 +223,8 @@ func (s *Service) write(ctx context.Context, j *Job) error {
 		return err
 	}
 	cw := &countWriter{w: f, n: j.BytesDone}
-	bw := bufio.NewWriterSize(cw, 1<<20)
+	bw := newAsyncWriter(cw, 1<<20, 2)
+	defer bw.Close()
 	var out io.Writer = bw
 	var gz *gzip.Writer
 	if j.Compression == CompressionGzip {
@@ -209,49 +244,110 @@ func (s *Service) write(ctx context.Context, j *Job) error {
 	}
 	idc, _ := logevent.Lookup("id")
 	ca := createdAt()
-	q := "SELECT " + logevent.SelectList(sel) + " FROM " + logevent.LogsTable + " WHERE " + where +
-		" AND " + ca + " >= ? AND " + ca + " < ? ORDER BY " + ca + ", " + idc.Quoted()
-	qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_block_size": s.cfg.BlockRows}))
+	scan := newScanner(sel)
 	enc := NewEncoder(cols)
-	var ev logevent.Event
-	dests := ev.Dests(sel)
-	buf := make([]byte, 0, 64<<10)
-	lastSave := time.Now()
-	for _, w := range wins {
-		rows, err := s.conn.Query(qctx, q, append(append([]any(nil), args...), uint64(w.lo), uint64(w.hi))...)
-		if err != nil {
-			return fmt.Errorf("read logs: %w", err)
-		}
-		var prevAt logevent.Millis
-		prevID := ""
-		var n uint64
+	ev := &scan.ev
+	// a window is read unordered and ordered here (ClickHouse 18.16 would
+	// sort every payload byte; this process sorts line offsets), unless it
+	// is too big to hold, when ClickHouse orders it
+	q := "SELECT " + scan.selectList() + " FROM " + logevent.LogsTable + " WHERE " + where +
+		" AND " + ca + " >= ? AND " + ca + " < ?"
+	ordered := q + " ORDER BY " + ca + ", " + idc.Quoted()
+	inMemory := func(w window) bool { return w.bytes <= 4*uint64(s.cfg.WindowBytes) }
+	var lw lineWindow
+	// read writes one window's rows, as they come when ClickHouse ordered
+	// them, else ordered here at the end; overflow reports an unordered
+	// window too big to hold (nothing written)
+	read := func(rows driver.Rows, chOrdered bool) (overflow bool, err error) {
+		defer rows.Close()
+		lw.reset()
 		for rows.Next() {
-			ev.RequestBody, ev.ResponseBody = ev.RequestBody[:0], ev.ResponseBody[:0]
-			if err := rows.Scan(dests...); err != nil {
-				rows.Close()
-				return fmt.Errorf("read logs: %w", err)
+			if err := rows.Scan(scan.dests...); err != nil {
+				return false, fmt.Errorf("read logs: %w", err)
 			}
-			// logs is a ReplacingMergeTree: until merges, a log may be stored
-			// more than once; the copies are adjacent in this order
-			if ev.CreatedAt == prevAt && ev.ID == prevID {
-				continue
+			scan.fill()
+			lw.add(enc, ev)
+			if chOrdered {
+				if err := lw.writeTo(out, false); err != nil {
+					return false, fmt.Errorf("write export file: %w", err)
+				}
+			} else if len(lw.arena) > 4*s.cfg.WindowBytes {
+				lw.reset()
+				return true, nil
 			}
-			prevAt, prevID = ev.CreatedAt, ev.ID
-			buf = enc.Append(buf[:0], &ev)
-			if _, err := out.Write(buf); err != nil {
-				rows.Close()
-				return fmt.Errorf("write export file: %w", err)
-			}
-			n++
 		}
-		err = rows.Err()
-		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, fmt.Errorf("read logs: %w", err)
+		}
+		if err := lw.writeTo(out, !chOrdered); err != nil {
+			return false, fmt.Errorf("write export file: %w", err)
+		}
+		if chOrdered {
+			s.m.windows.WithLabelValues("clickhouse").Inc()
+		} else {
+			s.m.windows.WithLabelValues("memory").Inc()
+		}
+		return false, nil
+	}
+	qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_block_size": s.cfg.BlockRows}))
+	lastSave := time.Now()
+	// the next window's query runs in ClickHouse (reading and sorting)
+	// while this one is written: one window ahead, no more
+	pctx, stopPrefetch := context.WithCancel(qctx)
+	defer stopPrefetch()
+	next := make(chan openWindow)
+	go func() {
+		defer close(next)
+		for _, w := range wins {
+			sql := ordered
+			if inMemory(w) {
+				sql = q
+			}
+			rows, err := s.conn.Query(pctx, sql, append(append([]any(nil), args...), uint64(w.lo), uint64(w.hi))...)
+			select {
+			case next <- openWindow{w: w, rows: rows, err: err, ordered: !inMemory(w)}:
+			case <-pctx.Done():
+				if rows != nil {
+					rows.Close()
+				}
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		stopPrefetch()
+		for o := range next {
+			if o.rows != nil {
+				o.rows.Close()
+			}
+		}
+	}()
+	for o := range next {
+		w, rows, err := o.w, o.rows, o.err
 		if err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
 			return fmt.Errorf("read logs: %w", err)
 		}
+		overflow, err := read(rows, o.ordered)
+		if err == nil && overflow {
+			// more bytes than planned: let ClickHouse order this window
+			rows, err = s.conn.Query(qctx, ordered, append(append([]any(nil), args...), uint64(w.lo), uint64(w.hi))...)
+			if err == nil {
+				_, err = read(rows, true)
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return err
+		}
+		n := lw.count
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}

@@ -50,10 +50,14 @@ type Config struct {
 	// Lease is how long an in_progress job may go without a new version
 	// before another process takes it over (default 30s).
 	Lease time.Duration
-	// WindowRows is the target number of logs per ordered ClickHouse query
-	// (default 50000): bounds ClickHouse's sort memory and the work redone on resume.
-	WindowRows int
-	// BlockRows is ClickHouse's max_block_size for export reads (default 4096):
+	// WindowRows and WindowBytes bound one window of an export: the logs
+	// (default 50000) and estimated bytes (default 16 MiB) that one ClickHouse
+	// query reads and this process orders in memory; they bound memory and
+	// the work redone on resume. A window that cannot be cut smaller (one
+	// second of logs) beyond 4× WindowBytes is ordered by ClickHouse instead.
+	WindowRows  int
+	WindowBytes int
+	// BlockRows is ClickHouse's max_block_size for export reads (default 2048):
 	// bounds the rows the driver holds in memory at once.
 	BlockRows int
 }
@@ -61,7 +65,7 @@ type Config struct {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{Dir: ".stack/dev/exports", Workers: 2, TTL: 24 * time.Hour, URLTTL: 15 * time.Minute,
-		PublicURL: "http://127.0.0.1:8000", Lease: 30 * time.Second, WindowRows: 50_000, BlockRows: 4096}
+		PublicURL: "http://127.0.0.1:8000", Lease: 30 * time.Second, WindowRows: 50_000, WindowBytes: 16 << 20, BlockRows: 2048}
 }
 
 // RegisterFlags defines the export flags on fs, filling cfg. The signing key
@@ -74,7 +78,8 @@ func RegisterFlags(fs *envflag.Set, cfg *Config, shared bool) {
 	fs.Duration(&cfg.TTL, "export-ttl", "LOGPIPE_EXPORT_TTL", d.TTL, "how long finished export files are kept")
 	fs.Duration(&cfg.URLTTL, "export-url-ttl", "LOGPIPE_EXPORT_URL_TTL", d.URLTTL, "how long a signed download URL is valid")
 	fs.Duration(&cfg.Lease, "export-lease", "LOGPIPE_EXPORT_LEASE", d.Lease, "silence after which another process takes over an in_progress export")
-	fs.Int(&cfg.WindowRows, "export-window-rows", "LOGPIPE_EXPORT_WINDOW_ROWS", d.WindowRows, "logs per ordered ClickHouse query of an export")
+	fs.Int(&cfg.WindowRows, "export-window-rows", "LOGPIPE_EXPORT_WINDOW_ROWS", d.WindowRows, "most logs per window (one ClickHouse query) of an export")
+	fs.Int(&cfg.WindowBytes, "export-window-bytes", "LOGPIPE_EXPORT_WINDOW_BYTES", d.WindowBytes, "target bytes per window of an export, ordered in memory")
 	fs.Int(&cfg.BlockRows, "export-block-rows", "LOGPIPE_EXPORT_BLOCK_ROWS", d.BlockRows, "ClickHouse max_block_size for export reads")
 	if shared {
 		fs.String(&cfg.SigningKey, "signing-key", "LOGPIPE_SIGNING_KEY", "", "key signing download and share URLs (random per process when empty)")
@@ -91,8 +96,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("export workers: %d, want 1-64", c.Workers)
 	case c.TTL <= 0 || c.URLTTL <= 0 || c.Lease <= 0:
 		return errors.New("export ttl, url ttl and lease: must be positive")
-	case c.WindowRows < 1 || c.BlockRows < 1:
-		return errors.New("export window rows and block rows: must be positive")
+	case c.WindowRows < 1 || c.WindowBytes < 1 || c.BlockRows < 1:
+		return errors.New("export window rows, window bytes and block rows: must be positive")
 	}
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -110,6 +115,7 @@ type metrics struct {
 	bytes    prometheus.Counter
 	finished *prometheus.CounterVec
 	running  prometheus.Gauge
+	windows  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -123,7 +129,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "logpipe_query_export_jobs_running",
 			Help: "Export jobs running in this process."}),
 	}
-	reg.MustRegister(m.rows, m.bytes, m.finished, m.running)
+	m.windows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logpipe_query_export_windows_total",
+		Help: "Export windows written, by who ordered them: memory (this process) or clickhouse (too big to hold)."}, []string{"order"})
+	reg.MustRegister(m.rows, m.bytes, m.finished, m.running, m.windows)
 	return m
 }
 
