@@ -30,11 +30,12 @@ func decodeItem(raw []byte) (item, []logevent.FieldError) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return item{}, []logevent.FieldError{{Field: "", Reason: "must be a JSON object"}}
 	}
-	if isInsertShape(raw) {
-		return decodeInsert(raw)
-	}
+	// Gateways post full events at volume: try that first.
 	ev, err := logevent.DecodeStrict(raw)
 	if err != nil {
+		if isInsertShape(raw) {
+			return decodeInsert(raw)
+		}
 		return item{}, []logevent.FieldError{decodeError(err)}
 	}
 	return item{ev: ev, hasCreatedAt: ev.CreatedAt != 0}, nil

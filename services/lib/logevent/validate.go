@@ -1,7 +1,6 @@
 package logevent
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -75,7 +74,7 @@ func (e *Event) Validate(l Limits) []FieldError {
 			r := *(c.Dest(e).(*RawJSON))
 			if len(r) > l.MaxPayloadBytes {
 				add(c.Name, "is %d bytes; the limit is %d", len(r), l.MaxPayloadBytes)
-			} else if len(r) > 0 && !json.Valid(r) {
+			} else if len(r) > 0 && !validJSON(r) {
 				add(c.Name, "is not valid JSON")
 			}
 			if len(r) > 0 && e.IsTracked == 0 {

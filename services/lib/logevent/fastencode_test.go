@@ -1,0 +1,120 @@
+package logevent
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"math"
+	"testing"
+
+	"logpipe/schemas"
+)
+
+// checkEncode fails unless Encode writes exactly what encoding/json writes for e.
+func checkEncode(t *testing.T, name string, e *Event) {
+	t.Helper()
+	want, wantErr := json.Marshal(e)
+	got, err := Encode(e)
+	if (err != nil) != (wantErr != nil) {
+		t.Fatalf("%s: Encode error %v; encoding/json error %v", name, err, wantErr)
+	}
+	if err == nil && !bytes.Equal(got, want) {
+		t.Errorf("%s: Encode differs from encoding/json\n got %s\nwant %s", name, got, want)
+	}
+}
+
+func TestEncodeEqualsEncodingJSON(t *testing.T) {
+	if encoders == nil {
+		t.Fatal("the fast encoder is disabled: an Event field has no column")
+	}
+	files, _ := fs.ReadDir(schemas.FS, "event/testdata/valid")
+	for _, f := range files {
+		b, _ := fs.ReadFile(schemas.FS, "event/testdata/valid/"+f.Name())
+		e, err := Decode(b)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name(), err)
+		}
+		checkEncode(t, f.Name(), &e)
+		fast, ok := appendEvent(nil, &e)
+		if want, _ := json.Marshal(&e); ok && !bytes.Equal(fast, want) {
+			t.Errorf("%s: fast path differs", f.Name())
+		}
+	}
+	for name, mut := range map[string]func(e *Event){
+		"empty":          func(e *Event) {},
+		"html":           func(e *Event) { e.AIModel = "<b>&</b>" },
+		"control":        func(e *Event) { e.TraceID = "a\nb\x01\"\\" },
+		"unicode":        func(e *Event) { e.User = "zoë 😀 日本" },
+		"line sep":       func(e *Event) { e.SpanName = "a\u2028b" },
+		"bad utf8":       func(e *Event) { e.Config = "a\xffb" },
+		"raw spaces":     func(e *Event) { e.RequestBody = RawJSON(`{ "a" : [1, 2] }`) },
+		"raw html":       func(e *Event) { e.ResponseBody = RawJSON(`{"a":"<x>"}`) },
+		"raw escapes":    func(e *Event) { e.ResponseBody = RawJSON(`{"a":"q\"\\ \u00e9"}`) },
+		"raw invalid":    func(e *Event) { e.ResponseBody = RawJSON(`{"a":`) },
+		"raw string":     func(e *Event) { e.RequestBody = RawJSON(`"text"`) },
+		"metadata":       func(e *Event) { e.MetadataKey, e.MetadataValue = []string{"a", "<"}, []string{} },
+		"cost small":     func(e *Event) { e.Cost = 1e-7 },
+		"cost big":       func(e *Event) { e.Cost = 1e21 },
+		"cost frac":      func(e *Event) { e.Cost = 0.1 + 0.2 },
+		"cost neg exp":   func(e *Event) { e.Cost = 1.5e-10 },
+		"cost nan":       func(e *Event) { e.Cost = math.NaN() },
+		"max ints":       func(e *Event) { e.ReqUnits, e.ResponseStatusCode, e.IsTracked = math.MaxUint32, math.MaxUint16, 255 },
+		"created_at":     func(e *Event) { e.CreatedAt = 1763805845123 },
+		"en dash in raw": func(e *Event) { e.RequestBody = RawJSON(`"a–b"`) },
+	} {
+		e := New()
+		e.ID = "id-1"
+		mut(&e)
+		checkEncode(t, name, &e)
+	}
+}
+
+// FuzzEncode checks Encode against encoding/json on events decoded from
+// arbitrary input.
+func FuzzEncode(f *testing.F) {
+	files, _ := fs.ReadDir(schemas.FS, "event/testdata/valid")
+	for _, fl := range files {
+		b, _ := fs.ReadFile(schemas.FS, "event/testdata/valid/"+fl.Name())
+		f.Add(b)
+	}
+	f.Add([]byte(`{"ai_model":"<\u2028>","request.body":{ "x" : "&" },"cost":1e-9}`))
+	f.Add([]byte(`[1, 2.5e-3, "x\u00e9", {"a": null}, true]`))
+	f.Add([]byte(`{"a":01}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if validJSON(b) != json.Valid(b) {
+			t.Fatalf("validJSON(%q) = %v; json.Valid says %v", b, validJSON(b), json.Valid(b))
+		}
+		e, err := Decode(b)
+		if err != nil {
+			return
+		}
+		checkEncode(t, "fuzz", &e)
+	})
+}
+
+// BenchmarkEncode compares Encode with encoding/json on the full example; it
+// guards ingest's encode cost per event.
+func BenchmarkEncode(b *testing.B) {
+	raw, err := fs.ReadFile(schemas.FS, "event/testdata/valid/full.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := Decode(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, impl := range []struct {
+		name string
+		enc  func(*Event) ([]byte, error)
+	}{{"fast", Encode}, {"encoding-json", func(e *Event) ([]byte, error) { return json.Marshal(e) }}} {
+		b.Run("impl="+impl.name, func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := impl.enc(&e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
