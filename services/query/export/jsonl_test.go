@@ -185,3 +185,16 @@ func TestSigner(t *testing.T) {
 		t.Fatalf("other key: got %v; want ErrBadSignature", err)
 	}
 }
+
+func TestAppendMillis(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	cases := []logevent.Millis{0, 1, 951782400000, 951868799999, 4107542400000, 253402300799999}
+	for i := 0; i < 100000; i++ {
+		cases = append(cases, logevent.Millis(r.Int64N(253402300800000)))
+	}
+	for _, m := range cases {
+		if got, want := string(appendMillis(nil, m)), string(m.AppendJSON(nil)); got != want {
+			t.Fatalf("appendMillis(%d) = %s; want %s", m, got, want)
+		}
+	}
+}

@@ -51,13 +51,13 @@ type Config struct {
 	// before another process takes it over (default 30s).
 	Lease time.Duration
 	// WindowRows and WindowBytes bound one window of an export: the logs
-	// (default 50000) and estimated bytes (default 16 MiB) that one ClickHouse
+	// (default 50000) and estimated bytes (default 8 MiB) that one ClickHouse
 	// query reads and this process orders in memory; they bound memory and
 	// the work redone on resume. A window that cannot be cut smaller (one
 	// second of logs) beyond 4× WindowBytes is ordered by ClickHouse instead.
 	WindowRows  int
 	WindowBytes int
-	// BlockRows is ClickHouse's max_block_size for export reads (default 2048):
+	// BlockRows is ClickHouse's max_block_size for export reads (default 1024):
 	// bounds the rows the driver holds in memory at once.
 	BlockRows int
 }
@@ -65,7 +65,7 @@ type Config struct {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{Dir: ".stack/dev/exports", Workers: 2, TTL: 24 * time.Hour, URLTTL: 15 * time.Minute,
-		PublicURL: "http://127.0.0.1:8000", Lease: 30 * time.Second, WindowRows: 50_000, WindowBytes: 16 << 20, BlockRows: 2048}
+		PublicURL: "http://127.0.0.1:8000", Lease: 30 * time.Second, WindowRows: 50_000, WindowBytes: 8 << 20, BlockRows: 1024}
 }
 
 // RegisterFlags defines the export flags on fs, filling cfg. The signing key
