@@ -101,11 +101,18 @@ func TestAlertAndDashboardMetricsAreExposed(t *testing.T) {
 	var missing []string
 	exposedBy := map[string]string{}
 	labelsOf := map[string]map[string]bool{}
+	families := map[string]string{} // family -> its TYPE
+	familyOf := map[string]string{} // family -> the service exposing it
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		exposed := map[string]string{}
 		for s, a := range addr {
-			for name, labels := range scrape(t, "http://"+a+"/metrics") {
+			e := scrape(t, "http://"+a+"/metrics")
+			for f, typ := range e.types {
+				families[f] = typ
+				familyOf[f], _, _ = strings.Cut(s, " ")
+			}
+			for name, labels := range e.samples {
 				exposed[name], _, _ = strings.Cut(s, " ")
 				if labelsOf[name] == nil {
 					labelsOf[name] = map[string]bool{}
@@ -169,11 +176,39 @@ func TestAlertAndDashboardMetricsAreExposed(t *testing.T) {
 			}
 		}
 	}
+	checkMetricNaming(t, families, familyOf)
 	// A metric of one service is named after it, so a dashboard panel built on
 	// logpipe_ingest_... reads what ingest exposes.
 	for m := range wanted {
 		if s, ok := exposedBy[m]; ok && !strings.HasPrefix(m, "logpipe_"+s+"_") {
 			t.Errorf("%s is exposed by %s: its name should start logpipe_%s_", m, s, s)
+		}
+	}
+}
+
+// checkMetricNaming: every logpipe metric the services expose is named
+// logpipe_<service>_<what>_<unit> after the service exposing it, counters
+// (and only counters) end in _total, and each is documented in the chart's
+// README.
+func checkMetricNaming(t *testing.T, families, familyOf map[string]string) {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(chartDir(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, typ := range families {
+		if !strings.HasPrefix(f, "logpipe_") {
+			continue
+		}
+		s := familyOf[f]
+		if !strings.HasPrefix(f, "logpipe_"+s+"_") {
+			t.Errorf("%s is exposed by %s: its name should start logpipe_%s_", f, s, s)
+		}
+		if total := strings.HasSuffix(f, "_total"); total != (typ == "counter") {
+			t.Errorf("%s is a %s: counters, and only counters, end in _total", f, typ)
+		}
+		if !bytes.Contains(readme, []byte("`"+f+"`")) {
+			t.Errorf("%s (%s, exposed by %s) is not documented in charts/logpipe/README.md", f, typ, s)
 		}
 	}
 }
@@ -359,9 +394,17 @@ func jsonField(body, name string) string {
 	return s
 }
 
-// scrape returns the sample names of a Prometheus text exposition (and the
-// family names of its TYPE lines), each with the label names its samples carry.
-func scrape(t *testing.T, url string) map[string]map[string]bool {
+// exposition is one scrape of /metrics.
+type exposition struct {
+	// samples maps each sample name (and each family name of a TYPE line)
+	// to the label names its samples carry.
+	samples map[string]map[string]bool
+	// types maps each family to its TYPE (counter, gauge, histogram, ...).
+	types map[string]string
+}
+
+// scrape reads a Prometheus text exposition.
+func scrape(t *testing.T, url string) exposition {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -372,19 +415,22 @@ func scrape(t *testing.T, url string) map[string]map[string]bool {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("scrape %s: %d %v", url, resp.StatusCode, err)
 	}
-	names := map[string]map[string]bool{}
+	e := exposition{samples: map[string]map[string]bool{}, types: map[string]string{}}
 	add := func(name string) map[string]bool {
-		if names[name] == nil {
-			names[name] = map[string]bool{}
+		if e.samples[name] == nil {
+			e.samples[name] = map[string]bool{}
 		}
-		return names[name]
+		return e.samples[name]
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
-			add(strings.Fields(rest)[0])
+			if f := strings.Fields(rest); len(f) == 2 {
+				add(f[0])
+				e.types[f[0]] = f[1]
+			}
 			continue
 		}
 		if line == "" || line[0] == '#' {
@@ -401,7 +447,7 @@ func scrape(t *testing.T, url string) map[string]map[string]bool {
 			}
 		}
 	}
-	return names
+	return e
 }
 
 // labelNames returns the label names of `a="x",b="y\"z"} 1`.
