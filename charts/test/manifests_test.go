@@ -327,6 +327,12 @@ func checkDeployments(t *testing.T, r *release) {
 			checkProbe(t, where+" liveness", c.LivenessProbe, "/healthz", c.Ports)
 			checkProbe(t, where+" readiness", c.ReadinessProbe, "/readyz", c.Ports)
 			checkContainerBasics(t, where, spec, c)
+			if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+				return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
+					e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" && e.ValueFrom.ResourceFieldRef.ContainerName == c.Name
+			}) {
+				t.Errorf("%s: GOMEMLIMIT does not follow its own memory limit", where)
+			}
 			env := envOf(r, c)
 			if env["LOGPIPE_MIGRATE"] != "false" {
 				t.Errorf("%s: LOGPIPE_MIGRATE=%q; the services must leave migrations to the hook Job", where, env["LOGPIPE_MIGRATE"])

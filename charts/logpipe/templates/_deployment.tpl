@@ -77,6 +77,13 @@ spec:
             - name: LOGPIPE_EXPORT_DIR
               value: /var/lib/logpipe/exports
             {{- end }}
+            # The Go heap aims to stay below the container's memory limit
+            # (GOMAXPROCS already follows the CPU limit since Go 1.25).
+            - name: GOMEMLIMIT
+              valueFrom:
+                resourceFieldRef:
+                  containerName: {{ .component }}
+                  resource: limits.memory
             {{- include "logpipe.secretEnv" $root | nindent 12 }}
             {{- range $name, $value := $v.config }}
             - name: {{ $name }}
