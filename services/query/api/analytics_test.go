@@ -327,6 +327,16 @@ func TestEveryGraphMatchesIndependentComputation(t *testing.T) {
 	if n := len(wide.DataPoints); n < 18 || n > 19 {
 		t.Errorf("120-day range: %d points; want weekly buckets", n)
 	}
+	var inPoints float64
+	for _, dp := range wide.DataPoints { // weekly buckets line up with ClickHouse's toMonday
+		if ts, _ := time.Parse(time.RFC3339, dp["timestamp"].(string)); ts.Weekday() != time.Monday {
+			t.Errorf("weekly bucket %v does not start on a Monday", dp["timestamp"])
+		}
+		inPoints += dp["total"].(float64)
+	}
+	if inPoints != float64(len(w.logs)) {
+		t.Errorf("weekly data points hold %v requests; want %d", inPoints, len(w.logs))
+	}
 	var narrow graphAnswer
 	w.get("a", "/v1/analytics/graphs/requests?time_of_generation_min="+url.QueryEscape(w.now.Add(-2*time.Hour).Format(time.RFC3339))+
 		"&time_of_generation_max="+url.QueryEscape(w.now.Format(time.RFC3339)), &narrow)
