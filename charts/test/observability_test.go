@@ -202,6 +202,22 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("panel %q does not use the ${datasource} variable", p["title"])
 		}
 	}
+	// Panels sit inside the 24-column grid and do not overlap.
+	type rect struct{ x, y, w, h float64 }
+	var placed []rect
+	for _, p := range panels {
+		g, _ := p["gridPos"].(map[string]any)
+		r := rect{num(g["x"]), num(g["y"]), num(g["w"]), num(g["h"])}
+		if r.w <= 0 || r.h <= 0 || r.x < 0 || r.x+r.w > 24 {
+			t.Errorf("panel %q has gridPos %v outside the 24-column grid", p["title"], g)
+		}
+		for _, o := range placed {
+			if r.x < o.x+o.w && o.x < r.x+r.w && r.y < o.y+o.h && o.y < r.y+r.h {
+				t.Errorf("panel %q (gridPos %v) overlaps another panel", p["title"], g)
+			}
+		}
+		placed = append(placed, r)
+	}
 	services := map[string]bool{}
 	for _, q := range queries {
 		for _, m := range metricName.FindAllString(q, -1) {
@@ -214,4 +230,9 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	checkNames(t, namedMetrics(t))
+}
+
+func num(v any) float64 {
+	f, _ := v.(float64)
+	return f
 }
