@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -113,8 +114,14 @@ func (h *Handlers) registerAnalytics(g gin.IRoutes) {
 	g.GET("/v1/analytics/summary/cache", h.cacheSummary)
 }
 
+// errAnswered means the request has already been answered.
+var errAnswered = errors.New("answered")
+
 // analyticsFilter parses the shared filters and the required time range.
 func analyticsFilter(c *gin.Context) (filter.Filter, store.Unit, error) {
+	if foreignWorkspace(c) {
+		return filter.Filter{}, "", errAnswered
+	}
 	f, err := filter.FromQuery(c.Request.URL.Query(), analyticsExtra...)
 	if err != nil {
 		return f, "", err

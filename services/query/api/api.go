@@ -99,6 +99,18 @@ func (h *Handlers) scope(c *gin.Context) store.Scope {
 	return store.NewScope(tenant.From(c), h.now())
 }
 
+// foreignWorkspace answers 404 when the request names a workspace
+// (workspace_slug, as the SDK sends it) other than its key's: another
+// workspace is never revealed, not even as empty results.
+func foreignWorkspace(c *gin.Context) bool {
+	ws, ok := c.GetQuery("workspace_slug")
+	if ok && ws != tenant.From(c).WorkspaceID {
+		apierr.Abort(c, http.StatusNotFound, apierr.CodeNotFound, "no such workspace")
+		return true
+	}
+	return false
+}
+
 func (h *Handlers) ctx(c *gin.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.Request.Context(), h.cfg.QueryTimeout)
 }
@@ -106,6 +118,9 @@ func (h *Handlers) ctx(c *gin.Context) (context.Context, context.CancelFunc) {
 // fail answers err: a filter error is 400 naming the parameter, ClickHouse
 // unreachable is 503, anything else 500 (logged).
 func (h *Handlers) fail(c *gin.Context, err error) {
+	if errors.Is(err, errAnswered) {
+		return
+	}
 	if fe, ok := filter.AsError(err); ok {
 		apierr.AbortParam(c, fe.Param, fe.Message)
 		return

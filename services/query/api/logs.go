@@ -33,6 +33,9 @@ type listResponse struct {
 }
 
 func (h *Handlers) list(c *gin.Context) {
+	if foreignWorkspace(c) {
+		return
+	}
 	f, err := filter.FromQuery(c.Request.URL.Query(), "page_size", "cursor")
 	if err != nil {
 		h.fail(c, err)
