@@ -18,6 +18,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -43,6 +44,14 @@ type release struct {
 // every object strictly into its API type.
 func loadRelease(t *testing.T, v valuesFile, extra ...string) *release {
 	t.Helper()
+	r := decodeRelease(t, render(t, v, extra...))
+	r.values = effectiveValues(t, v, extra)
+	return r
+}
+
+// decodeRelease decodes rendered objects strictly into their API types.
+func decodeRelease(t *testing.T, objs []object) *release {
+	t.Helper()
 	r := &release{
 		deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{},
 		hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{}, pdbs: map[string]*policyv1.PodDisruptionBudget{},
@@ -51,8 +60,7 @@ func loadRelease(t *testing.T, v valuesFile, extra ...string) *release {
 		pvcs: map[string]*corev1.PersistentVolumeClaim{}, accounts: map[string]*corev1.ServiceAccount{},
 		custom: map[string]map[string]any{}, hooks: map[string]object{},
 	}
-	r.values = effectiveValues(t, v, extra)
-	for _, o := range render(t, v, extra...) {
+	for _, o := range objs {
 		key := o.Kind + "/" + o.Name
 		if _, dup := r.hooks[key]; dup || slices.Contains(r.orderedNames, key) {
 			t.Fatalf("%s rendered twice", key)
@@ -235,6 +243,7 @@ func checkAll(t *testing.T, r *release) {
 		{"disruption budgets", checkPDBs},
 		{"consumer replicas", checkConsumerReplicas},
 		{"dashboard", checkDashboardConfigMap},
+		{"names and labels", checkNamesAndLabels},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, r) })
 	}
@@ -975,5 +984,102 @@ func TestPodsRollOnSettingsChange(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkNamesAndLabels: every object name, label and annotation key is one
+// the API server accepts (Services and container names are DNS labels, port
+// names IANA service names), however long the release name.
+func checkNamesAndLabels(t *testing.T, r *release) {
+	meta := func(kind, name string, labels, annotations map[string]string) {
+		errs := validation.IsDNS1123Subdomain(name)
+		if kind == "Service" {
+			errs = validation.IsDNS1035Label(name)
+		}
+		for _, e := range errs {
+			t.Errorf("%s name %q: %s", kind, name, e)
+		}
+		for k, v := range labels {
+			for _, e := range append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...) {
+				t.Errorf("%s %s label %s=%s: %s", kind, name, k, v, e)
+			}
+		}
+		for k := range annotations {
+			for _, e := range validation.IsQualifiedName(k) {
+				t.Errorf("%s %s annotation %s: %s", kind, name, k, e)
+			}
+		}
+	}
+	pod := func(where string, spec corev1.PodSpec) {
+		for _, c := range spec.Containers {
+			for _, e := range validation.IsDNS1123Label(c.Name) {
+				t.Errorf("%s container %q: %s", where, c.Name, e)
+			}
+			for _, p := range c.Ports {
+				for _, e := range validation.IsValidPortName(p.Name) {
+					t.Errorf("%s port %q: %s", where, p.Name, e)
+				}
+			}
+		}
+	}
+	for _, d := range r.deployments {
+		meta("Deployment", d.Name, d.Labels, d.Annotations)
+		meta("Deployment pod", d.Name, d.Spec.Template.Labels, d.Spec.Template.Annotations)
+		pod("Deployment "+d.Name, d.Spec.Template.Spec)
+	}
+	for _, j := range r.jobs {
+		meta("Job", j.Name, j.Labels, j.Annotations)
+		pod("Job "+j.Name, j.Spec.Template.Spec)
+	}
+	for _, s := range r.services {
+		meta("Service", s.Name, s.Labels, s.Annotations)
+		for _, p := range s.Spec.Ports {
+			for _, e := range validation.IsValidPortName(p.Name) {
+				t.Errorf("Service %s port %q: %s", s.Name, p.Name, e)
+			}
+		}
+	}
+	for _, o := range r.configMaps {
+		meta("ConfigMap", o.Name, o.Labels, o.Annotations)
+		for k := range o.Data {
+			for _, e := range validation.IsConfigMapKey(k) {
+				t.Errorf("ConfigMap %s key %s: %s", o.Name, k, e)
+			}
+		}
+	}
+	for _, o := range r.secrets {
+		meta("Secret", o.Name, o.Labels, o.Annotations)
+	}
+	for _, o := range r.hpas {
+		meta("HorizontalPodAutoscaler", o.Name, o.Labels, o.Annotations)
+	}
+	for _, o := range r.pdbs {
+		meta("PodDisruptionBudget", o.Name, o.Labels, o.Annotations)
+	}
+	for _, o := range r.ingresses {
+		meta("Ingress", o.Name, o.Labels, o.Annotations)
+	}
+	for _, o := range r.pvcs {
+		meta("PersistentVolumeClaim", o.Name, o.Labels, o.Annotations)
+	}
+	for _, o := range r.accounts {
+		meta("ServiceAccount", o.Name, o.Labels, o.Annotations)
+	}
+}
+
+// TestLongReleaseName renders the chart under the longest release name Helm
+// allows (53 characters): every name still fits.
+func TestLongReleaseName(t *testing.T) {
+	long := strings.Repeat("a", 20) + "-" + strings.Repeat("b", 32)
+	args := []string{"template", long, chartDir(t), "--kube-version", kubeVersion,
+		"--set", "metrics.rulesConfigMap.enabled=true", "--set", "metrics.serviceMonitor.enabled=true"}
+	out, stderr, err := runHelm(t, args...)
+	if err != nil {
+		t.Fatalf("helm template with a 53-character release name: %v\n%s", err, stderr)
+	}
+	r := decodeRelease(t, splitManifests(t, out))
+	checkNamesAndLabels(t, r)
+	if len(r.deployments) != 3 || len(r.services) != 3 {
+		t.Errorf("%d Deployments and %d Services; want 3 each", len(r.deployments), len(r.services))
 	}
 }
