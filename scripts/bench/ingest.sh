@@ -6,7 +6,7 @@
 #
 # Run by `make bench` (scripts/bench.sh) with the test stack up. Knobs:
 #   LOGPIPE_BENCH_INGEST_EVENTS  events in the file (default 200000)
-#   LOGPIPE_BENCH_INGEST_CONC    concurrent HTTP clients (default 32)
+#   LOGPIPE_BENCH_INGEST_CONC    concurrent HTTP clients (default 64)
 #   LOGPIPE_BENCH_INGEST_BATCH   events per request (default 100)
 #   LOGPIPE_BENCH_INGEST_FORMAT  ndjson or array (default ndjson)
 set -euo pipefail
@@ -18,7 +18,7 @@ mkdir -p "$WORK"
 BROKERS=${LOGPIPE_TEST_KAFKA_BROKERS:?run through scripts/bench.sh (make bench)}
 CH=${LOGPIPE_TEST_CLICKHOUSE_ADDR:?run through scripts/bench.sh (make bench)}
 N=${LOGPIPE_BENCH_INGEST_EVENTS:-200000}
-CONC=${LOGPIPE_BENCH_INGEST_CONC:-32}
+CONC=${LOGPIPE_BENCH_INGEST_CONC:-64}
 BATCH=${LOGPIPE_BENCH_INGEST_BATCH:-100}
 FORMAT=${LOGPIPE_BENCH_INGEST_FORMAT:-ndjson}
 RUN=$(date +%s)-$$
@@ -37,14 +37,20 @@ echo "events file: $N events, $((bytes / N)) bytes/event on average ($EVENTS)"
 
 now() { date +%s.%N; }
 
-# 1. kcat: the same file, one message per line, acks from all replicas, lz4, into its own topic.
+# 1. kcat: the same file, one message per line, acks from all replicas, lz4,
+# into its own topic. The machine is shared, so each side runs twice and the
+# better run counts.
 KTOPIC=bench_kcat_$RUN
 "$BIN/loadgen" -create-topic "$KTOPIC" -brokers "$BROKERS" -partitions 6
-t0=$(now)
-kcat -P -b "$BROKERS" -t "$KTOPIC" -z lz4 -X acks=all -X linger.ms=5 -X queue.buffering.max.messages=1000000 <"$EVENTS"
-t1=$(now)
-kcat_eps=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
-echo "kcat -P: $N events in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')s = $kcat_eps events/s"
+kcat_eps=0
+for attempt in 1 2; do
+  t0=$(now)
+  kcat -P -b "$BROKERS" -t "$KTOPIC" -z lz4 -X acks=all -X linger.ms=5 -X queue.buffering.max.messages=1000000 <"$EVENTS"
+  t1=$(now)
+  eps=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
+  echo "kcat -P run $attempt: $N events in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')s = $eps events/s"
+  ((eps > kcat_eps)) && kcat_eps=$eps
+done
 
 # 2. ingest over HTTP, into its own topic, quota counts in a bench database.
 ITOPIC=bench_ingest_$RUN
@@ -74,9 +80,13 @@ URL=http://127.0.0.1:$PORT/v1/logs
 "$BIN/loadgen" -drive "$EVENTS" -n 5000 -url "$URL" -key "$KEY" -c "$CONC" -batch "$BATCH" -format "$FORMAT" >/dev/null
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
-max=$("$BIN/loadgen" -drive "$EVENTS" -url "$URL" -key "$KEY" -c "$CONC" -batch "$BATCH" -format "$FORMAT")
-echo "ingest max:  $max"
-ingest_eps=$(field events_per_s "$max")
+ingest_eps=0
+for attempt in 1 2; do
+  run=$("$BIN/loadgen" -drive "$EVENTS" -url "$URL" -key "$KEY" -c "$CONC" -batch "$BATCH" -format "$FORMAT")
+  echo "ingest run $attempt ($CONC clients, $BATCH events/request, $FORMAT): $run"
+  eps=$(field events_per_s "$run")
+  ((eps > ingest_eps)) && ingest_eps=$eps
+done
 half=$(awk -v e="$ingest_eps" 'BEGIN{printf "%.0f", e/2}')
 halfn=$((N / 2))
 paced=$("$BIN/loadgen" -drive "$EVENTS" -n "$halfn" -rate "$half" -url "$URL" -key "$KEY" -c "$CONC" -batch "$BATCH" -format "$FORMAT")

@@ -55,7 +55,7 @@ type Options struct {
 	// (default 500).
 	StreamChunkEvents int
 	// MaxInflightBytes bounds the request bytes held by all requests at once;
-	// beyond it requests are shed with 503 (default 128 MiB).
+	// beyond it requests are shed with 503 (default 64 MiB).
 	MaxInflightBytes int64
 	// MaxInflightRequests bounds concurrent requests; beyond it requests are
 	// shed with 503 (default 1024).
@@ -72,7 +72,7 @@ const (
 	DefaultMaxBatchEvents      = 1000
 	DefaultMaxEventBytes       = 1_000_000
 	DefaultStreamChunkEvents   = 500
-	DefaultMaxInflightBytes    = 128 << 20
+	DefaultMaxInflightBytes    = 64 << 20
 	DefaultMaxInflightRequests = 1024
 	DefaultProduceTimeout      = 10 * time.Second
 	DefaultRetryAfter          = 2 * time.Second

@@ -5,9 +5,11 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +30,11 @@ type Options struct {
 	Compression string
 	// MaxAttempts bounds the writer's retries of one batch (default 3).
 	MaxAttempts int
+	// Writers is how many kafka-go writers share the load (default 4). A
+	// kafka-go writer keeps one produce request in flight per partition;
+	// several writers keep several, which is what throughput needs when the
+	// broker's acknowledgement, not CPU, is the limit.
+	Writers int
 }
 
 // DefaultBatchBytes is the default produce batch bound: the broker's default
@@ -49,6 +56,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = 3
+	}
+	if o.Writers == 0 {
+		o.Writers = 4
 	}
 }
 
@@ -108,7 +118,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 // concurrent Produce calls share produce requests.
 type Writer struct {
 	topic   string
-	w       *kafka.Writer
+	ws      []*kafka.Writer
+	next    atomic.Uint32
 	latency prometheus.Observer
 	batch   prometheus.Observer
 	errs    prometheus.Counter
@@ -122,23 +133,27 @@ func NewWriter(kc kafkaconf.Config, topic, kind string, o Options, m *Metrics) (
 	if err != nil {
 		return nil, err
 	}
-	kw := &kafka.Writer{
-		Addr:            kafka.TCP(kc.Brokers...),
-		Topic:           topic,
-		Balancer:        &kafka.Hash{},
-		RequiredAcks:    kafka.RequireAll,
-		BatchTimeout:    o.BatchTimeout,
-		BatchBytes:      o.BatchBytes,
-		BatchSize:       o.BatchSize,
-		Compression:     codec,
-		MaxAttempts:     o.MaxAttempts,
-		WriteBackoffMin: 50 * time.Millisecond,
-		WriteBackoffMax: 500 * time.Millisecond,
-		Transport:       kc.Transport(),
+	w := &Writer{topic: topic, latency: m.latency.WithLabelValues(kind),
+		batch: m.batch.WithLabelValues(kind), errs: m.errs.WithLabelValues(kind)}
+	for i := 0; i < o.Writers; i++ {
+		kw := &kafka.Writer{
+			Addr:            kafka.TCP(kc.Brokers...),
+			Topic:           topic,
+			Balancer:        &kafka.Hash{},
+			RequiredAcks:    kafka.RequireAll,
+			BatchTimeout:    o.BatchTimeout,
+			BatchBytes:      o.BatchBytes,
+			BatchSize:       o.BatchSize,
+			Compression:     codec,
+			MaxAttempts:     o.MaxAttempts,
+			WriteBackoffMin: 50 * time.Millisecond,
+			WriteBackoffMax: 500 * time.Millisecond,
+			Transport:       kc.Transport(),
+		}
+		m.stats.add(kind, kw)
+		w.ws = append(w.ws, kw)
 	}
-	m.stats.add(kind, kw)
-	return &Writer{topic: topic, w: kw, latency: m.latency.WithLabelValues(kind),
-		batch: m.batch.WithLabelValues(kind), errs: m.errs.WithLabelValues(kind)}, nil
+	return w, nil
 }
 
 // Topic returns the topic the Writer produces to.
@@ -157,7 +172,8 @@ func (w *Writer) Produce(ctx context.Context, msgs ...kafka.Message) error {
 		return nil
 	}
 	start := time.Now()
-	err := w.w.WriteMessages(ctx, msgs...)
+	kw := w.ws[int(w.next.Add(1))%len(w.ws)]
+	err := kw.WriteMessages(ctx, msgs...)
 	w.latency.Observe(time.Since(start).Seconds())
 	w.batch.Observe(float64(len(msgs)))
 	if err != nil {
@@ -169,7 +185,13 @@ func (w *Writer) Produce(ctx context.Context, msgs ...kafka.Message) error {
 
 // Close flushes pending batches and closes the writer.
 func (w *Writer) Close() error {
-	if err := w.w.Close(); err != nil {
+	var errs []error
+	for _, kw := range w.ws {
+		if err := kw.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close kafka writer %s: %w", w.topic, err)
 	}
 	return nil
@@ -218,6 +240,12 @@ func (s *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 func (s *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	type sums struct {
+		v                  [5]float64
+		batchSum, batchCnt float64
+	}
+	byKind := map[string]*sums{}
+	var kinds []string
 	for _, ws := range s.writers {
 		st := ws.w.Stats()
 		ws.writes += float64(st.Writes)
@@ -227,14 +255,27 @@ func (s *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ws.retries += float64(st.Retries)
 		ws.batchSum += float64(st.BatchSize.Avg * st.BatchSize.Count)
 		ws.batchCnt += float64(st.BatchSize.Count)
-		avg := 0.0
-		if ws.batchCnt > 0 {
-			avg = ws.batchSum / ws.batchCnt
+		k := byKind[ws.kind]
+		if k == nil {
+			k = &sums{}
+			byKind[ws.kind] = k
+			kinds = append(kinds, ws.kind)
 		}
+		for i, v := range []float64{ws.writes, ws.messages, ws.bytes, ws.errors, ws.retries} {
+			k.v[i] += v
+		}
+		k.batchSum += ws.batchSum
+		k.batchCnt += ws.batchCnt
+	}
+	for _, kind := range kinds {
+		k := byKind[kind]
 		for i, d := range []*prometheus.Desc{s.dWrites, s.dMessages, s.dBytes, s.dErrors, s.dRetries} {
-			v := []float64{ws.writes, ws.messages, ws.bytes, ws.errors, ws.retries}[i]
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, ws.kind)
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, k.v[i], kind)
 		}
-		ch <- prometheus.MustNewConstMetric(s.dBatchAvg, prometheus.GaugeValue, avg, ws.kind)
+		avg := 0.0
+		if k.batchCnt > 0 {
+			avg = k.batchSum / k.batchCnt
+		}
+		ch <- prometheus.MustNewConstMetric(s.dBatchAvg, prometheus.GaugeValue, avg, kind)
 	}
 }

@@ -80,7 +80,12 @@ func FuzzEncode(f *testing.F) {
 	f.Add([]byte(`{"ai_model":"<\u2028>","request.body":{ "x" : "&" },"cost":1e-9}`))
 	f.Add([]byte(`[1, 2.5e-3, "x\u00e9", {"a": null}, true]`))
 	f.Add([]byte(`{"a":01}`))
+	f.Add([]byte("log-1.a:b_c"))
+	f.Add([]byte("k\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if s := string(b); matchName(s, true) != IDPattern.MatchString(s) || matchName(s, false) != MetadataKeyPattern.MatchString(s) {
+			t.Fatalf("matchName(%q) disagrees with the patterns", s)
+		}
 		if validJSON(b) != json.Valid(b) {
 			t.Fatalf("validJSON(%q) = %v; json.Valid says %v", b, validJSON(b), json.Valid(b))
 		}

@@ -52,7 +52,7 @@ func (e *Event) Validate(l Limits) []FieldError {
 	add := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
 	}
-	if !IDPattern.MatchString(e.ID) {
+	if !matchName(e.ID, true) {
 		add("id", "must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
 	}
 	if e.WorkspaceID == "" {
@@ -111,7 +111,7 @@ func (e *Event) Validate(l Limits) []FieldError {
 	for i, k := range e.MetadataKey {
 		field := fmt.Sprintf("metadata.key[%d]", i)
 		switch {
-		case !MetadataKeyPattern.MatchString(k):
+		case !matchName(k, false):
 			add(field, "%q must match %s", k, MetadataKeyPattern)
 		case seen[k]:
 			add(field, "%q appears twice", k)
@@ -126,4 +126,23 @@ func (e *Event) Validate(l Limits) []FieldError {
 		}
 	}
 	return errs
+}
+
+// matchName is IDPattern.MatchString (colon true) or
+// MetadataKeyPattern.MatchString (colon false) without the regexp engine,
+// which was a visible share of ingest's CPU.
+func matchName(s string, colon bool) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '.', c == '-':
+		case c == ':' && colon:
+		default:
+			return false
+		}
+	}
+	return true
 }
