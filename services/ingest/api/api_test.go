@@ -488,6 +488,19 @@ func TestFeedback(t *testing.T) {
 	if len(hs.fb.msgs) != 2 {
 		t.Fatalf("%d feedback messages; want 2", len(hs.fb.msgs))
 	}
+	// The official node SDK's spelling: traceID, and feedbackID repeated in the body.
+	if w := hs.do(t, "POST", "/v1/feedback", `{"traceID":"trace-sdk","value":2,"weight":0.5}`); w.Code != 200 {
+		t.Fatalf("SDK create: status %d: %s", w.Code, w.Body)
+	}
+	if w := hs.do(t, "PUT", "/v1/feedback/"+id, `{"feedbackID":"`+id+`","value":-1,"weight":1}`); w.Code != 200 {
+		t.Fatalf("SDK update: status %d: %s", w.Code, w.Body)
+	}
+	var sdk map[string]any
+	json.Unmarshal(hs.fb.msgs[2].Value, &sdk)
+	if sdk["trace_id"] != "trace-sdk" {
+		t.Errorf("SDK feedback trace_id %v; want trace-sdk", sdk["trace_id"])
+	}
+	hs.fb.msgs = hs.fb.msgs[:2]
 	var first, second map[string]any
 	json.Unmarshal(hs.fb.msgs[0].Value, &first)
 	json.Unmarshal(hs.fb.msgs[1].Value, &second)
@@ -510,6 +523,7 @@ func TestFeedback(t *testing.T) {
 		{"POST", "/v1/feedback", `{"trace_id":"t","value":1,"metadata":{"k":3}}`, "metadata.k"},
 		{"POST", "/v1/feedback", `{"trace_id":"t","value":1,"score":3}`, "score"},
 		{"PUT", "/v1/feedback/x", `{"weight":1}`, "value"},
+		{"PUT", "/v1/feedback/x", `{"feedbackID":"y","value":1}`, "feedbackID"},
 	} {
 		w := hs.do(t, tc.method, tc.path, tc.body)
 		b := errBody(t, w)

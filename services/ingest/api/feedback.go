@@ -18,12 +18,16 @@ import (
 )
 
 // feedbackBody is the body of POST /v1/feedback (trace_id required) and of
-// PUT /v1/feedback/{id} (trace_id optional).
+// PUT /v1/feedback/{id} (trace_id optional). The official node SDK sends
+// traceID instead of trace_id, and its update repeats the id as feedbackID:
+// both are accepted.
 type feedbackBody struct {
-	TraceID  string                     `json:"trace_id"`
-	Value    *json.Number               `json:"value"`
-	Weight   *float64                   `json:"weight"`
-	Metadata map[string]json.RawMessage `json:"metadata"`
+	TraceID    string                     `json:"trace_id"`
+	TraceIDSDK string                     `json:"traceID"`
+	FeedbackID string                     `json:"feedbackID"`
+	Value      *json.Number               `json:"value"`
+	Weight     *float64                   `json:"weight"`
+	Metadata   map[string]json.RawMessage `json:"metadata"`
 }
 
 // feedbackResponse is the product's answer to feedback calls.
@@ -37,7 +41,7 @@ const maxFeedbackBody = 1 << 20
 
 // decodeFeedback decodes one feedback object into f (whose ids and tenant the
 // caller sets), returning field errors.
-func decodeFeedback(raw []byte, f *feedback.Feedback, needTrace bool) []logevent.FieldError {
+func decodeFeedback(raw []byte, f *feedback.Feedback, needTrace bool, pathID string) []logevent.FieldError {
 	var in feedbackBody
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.DisallowUnknownFields()
@@ -55,6 +59,12 @@ func decodeFeedback(raw []byte, f *feedback.Feedback, needTrace bool) []logevent
 	var errs []logevent.FieldError
 	add := func(field, reason string) { errs = append(errs, logevent.FieldError{Field: field, Reason: reason}) }
 	f.TraceID = in.TraceID
+	if f.TraceID == "" {
+		f.TraceID = in.TraceIDSDK
+	}
+	if in.FeedbackID != "" && in.FeedbackID != pathID {
+		add("feedbackID", "must be the feedback id of the path (or absent)")
+	}
 	if needTrace && f.TraceID == "" {
 		add("trace_id", "is required")
 	}
@@ -160,7 +170,7 @@ func (h *Handler) postFeedback(c *gin.Context) {
 	var records []feedback.Feedback
 	for i, it := range items {
 		f := h.newFeedback(p, "")
-		errs := decodeFeedback(it, &f, trace == "")
+		errs := decodeFeedback(it, &f, trace == "", "")
 		if f.TraceID == "" {
 			f.TraceID = trace
 		}
@@ -191,7 +201,7 @@ func (h *Handler) putFeedback(c *gin.Context) {
 		return
 	}
 	f := h.newFeedback(p, id)
-	if errs := decodeFeedback(raw, &f, false); errs != nil {
+	if errs := decodeFeedback(raw, &f, false, id); errs != nil {
 		abortFields(c, http.StatusBadRequest, apierr.CodeInvalid, "invalid feedback; it was not accepted", errs)
 		return
 	}
