@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -385,10 +386,15 @@ type streamResponse struct {
 
 const maxListedErrors = 1000
 
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
 const streamChunkBytes = 4 << 20
 
 func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, body io.Reader, b *budget) {
-	lr := &lineReader{r: bufio.NewReaderSize(body, 64<<10), maxLine: 2 * h.o.MaxEventBytes}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(body)
+	defer func() { br.Reset(nil); readerPool.Put(br) }()
+	lr := &lineReader{r: br, maxLine: 2 * h.o.MaxEventBytes}
 	res := streamResponse{LogIDs: []string{}}
 	var chunk []kafka.Message
 	var chunkIDs []string
