@@ -94,7 +94,7 @@ echo "ingest at half rate ($half events/s): $paced"
 
 # overload: 8x the clients at full speed; shed requests (503) are expected
 over=$("$BIN/loadgen" -drive "$EVENTS" -n "$halfn" -url "$URL" -key "$KEY" -c $((CONC * 8)) -batch "$BATCH" -format "$FORMAT" 2>/dev/null)
-echo "ingest overloaded ($((CONC * 8)) clients): $over"
+echo "ingest overloaded ($((CONC * 8)) clients; errors = requests shed with 503 Retry-After, events_per_s counts offered events): $over"
 rss_kb=$(awk '/VmHWM/{print $2}' "/proc/$IPID/status")
 
 echo

@@ -58,7 +58,7 @@ type Options struct {
 	// beyond it requests are shed with 503 (default 64 MiB).
 	MaxInflightBytes int64
 	// MaxInflightRequests bounds concurrent requests; beyond it requests are
-	// shed with 503 (default 1024).
+	// shed with 503 (default 256).
 	MaxInflightRequests int64
 	// ProduceTimeout bounds waiting for Kafka's acknowledgement (default 10s).
 	ProduceTimeout time.Duration
@@ -73,7 +73,7 @@ const (
 	DefaultMaxEventBytes       = 1_000_000
 	DefaultStreamChunkEvents   = 500
 	DefaultMaxInflightBytes    = 64 << 20
-	DefaultMaxInflightRequests = 1024
+	DefaultMaxInflightRequests = 256
 	DefaultProduceTimeout      = 10 * time.Second
 	DefaultRetryAfter          = 2 * time.Second
 )

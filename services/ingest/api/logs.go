@@ -386,7 +386,7 @@ type streamResponse struct {
 
 const maxListedErrors = 1000
 
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 
 const streamChunkBytes = 4 << 20
 
