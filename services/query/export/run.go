@@ -360,6 +360,7 @@ func (s *Service) write(ctx context.Context, j *Job) error {
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("write export file: %w", err)
 		}
+		startWriteback(f, int64(j.BytesDone), int64(cw.n-j.BytesDone))
 		s.m.rows.Add(float64(n))
 		s.m.bytes.Add(float64(cw.n - j.BytesDone))
 		j.RowsDone += n
