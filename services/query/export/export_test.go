@@ -487,6 +487,8 @@ func TestExportAccess(t *testing.T) {
 	c := w.create("admin", map[string]any{"description": "a"})
 	check("update draft", w.do("PUT", "/v1/logs/exports/"+c.ID, "admin",
 		map[string]any{"exportId": c.ID, "requested_data": []string{"cost"}, "description": "b"}, nil), 200, "")
+	check("update draft (SDK 3: export_id)", w.do("PUT", "/v1/logs/exports/"+c.ID, "admin",
+		map[string]any{"export_id": c.ID, "description": "b"}, nil), 200, "")
 	var v jobView
 	w.do("GET", "/v1/logs/exports/"+c.ID, "admin", nil, &v)
 	if v.Description != "b" || !reflect.DeepEqual(v.RequestedData, []string{"cost"}) {

@@ -63,8 +63,10 @@ type jobRequest struct {
 	Description   *string         `json:"description"`
 	// Compression is "gzip" for a gzipped file, "" or "none" for plain JSONL.
 	Compression *string `json:"compression"`
-	// ExportID is sent by the official SDK on update; the path names the job.
-	ExportID string `json:"exportId"`
+	// ExportID is sent by the official SDKs on update (exportId or
+	// export_id, by version); the path names the job.
+	ExportID  string `json:"exportId"`
+	ExportID2 string `json:"export_id"`
 }
 
 func decodeRequest(c *gin.Context) (jobRequest, bool) {
