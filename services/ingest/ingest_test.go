@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -422,5 +423,77 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 	}
 	if n != 10_000 {
 		t.Errorf("usage in ClickHouse %d; want 10000", n)
+	}
+}
+
+// TestShutdownLosesNoAcknowledgedEvent stops ingest while clients are
+// posting: every event answered 200 before or during the drain is in the topic.
+func TestShutdownLosesNoAcknowledgedEvent(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	e := newEnv(t, brokers, testenv.Topic(t, "ingest_drain", 3), testenv.Topic(t, "ingest_drainfb", 1))
+	key := e.key(t, "org-d", "ws-d", tenant.PlanEnterprise)
+	in := startIngest(t, e.args...)
+	var body bytes.Buffer
+	for i := 0; i < 200; i++ {
+		body.WriteString(`{"ai_model":"drain","request.body":{"n":` + strings.Repeat("1", 200) + `}}` + "\n")
+	}
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	firstAck := make(chan struct{}, 1)
+	done := make(chan struct{})
+	client := &http.Client{Timeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("POST", in.url+"/v1/logs", bytes.NewReader(body.Bytes()))
+				req.Header.Set("Content-Type", "application/x-ndjson")
+				req.Header.Set(tenant.HeaderAPIKey, key)
+				resp, err := client.Do(req)
+				if err != nil {
+					continue // refused after the listener closed
+				}
+				var r struct {
+					LogIDs []string `json:"log_ids"`
+				}
+				json.NewDecoder(resp.Body).Decode(&r)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					mu.Lock()
+					for _, id := range r.LogIDs {
+						acked[id] = true
+					}
+					mu.Unlock()
+					select {
+					case firstAck <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	<-firstAck
+	in.stop() // drains in-flight requests, flushes the writers
+	close(done)
+	wg.Wait()
+	inTopic := map[string]bool{}
+	for _, m := range readTopic(t, brokers, e.logsTopic) {
+		inTopic[string(m.Key)] = true
+	}
+	missing := 0
+	for id := range acked {
+		if !inTopic[id] {
+			missing++
+		}
+	}
+	if len(acked) == 0 || missing > 0 {
+		t.Errorf("%d events acknowledged, %d of them missing from the topic", len(acked), missing)
 	}
 }
