@@ -13,7 +13,7 @@ import (
 // documented keys.
 func Encode(e *Event) ([]byte, error) {
 	// The fast path writes exactly what encoding/json writes (fastencode.go).
-	if b, ok := appendEvent(make([]byte, 0, 2048+len(e.RequestBody)+len(e.ResponseBody)+len(e.RequestHeaders)+len(e.ResponseHeaders)), e); ok {
+	if b, ok := appendEvent(make([]byte, 0, sizeHint(e)), e); ok {
 		return b, nil
 	}
 	b, err := json.Marshal(e)

@@ -43,6 +43,37 @@ var encoders = func() []fieldEnc {
 	return out
 }()
 
+// keysLen is the length of every key with its quotes, colon and comma.
+var keysLen = func() int {
+	n := 2
+	for _, f := range encoders {
+		n += len(f.key)
+	}
+	return n
+}()
+
+// sizeHint is about the encoded size of e when nothing needs escaping, so
+// Encode allocates its buffer once.
+func sizeHint(e *Event) int {
+	n := keysLen
+	for _, f := range encoders {
+		switch f.kind {
+		case KindString:
+			n += len(*(f.col.Dest(e).(*string))) + 2
+		case KindRaw:
+			n += len(*(f.col.Dest(e).(*RawJSON))) + 4
+		case KindStrings:
+			for _, s := range *(f.col.Dest(e).(*[]string)) {
+				n += len(s) + 3
+			}
+			n += 4
+		default:
+			n += 26
+		}
+	}
+	return n
+}
+
 // appendEvent appends e's JSON to dst and reports whether it could; on false
 // the caller uses encoding/json.
 func appendEvent(dst []byte, e *Event) ([]byte, bool) {
