@@ -495,6 +495,10 @@ func TestFeedback(t *testing.T) {
 	if w := hs.do(t, "PUT", "/v1/feedback/"+id, `{"feedbackID":"`+id+`","value":-1,"weight":1}`); w.Code != 200 {
 		t.Fatalf("SDK update: status %d: %s", w.Code, w.Body)
 	}
+	// What the node SDK really puts on the wire: its request layer snake-cases body keys.
+	if w := hs.do(t, "PUT", "/v1/feedback/"+id, `{"feedback_id":"`+id+`","value":-1,"weight":1}`); w.Code != 200 {
+		t.Fatalf("SDK update (snake case): status %d: %s", w.Code, w.Body)
+	}
 	var sdk map[string]any
 	json.Unmarshal(hs.fb.msgs[2].Value, &sdk)
 	if sdk["trace_id"] != "trace-sdk" {

@@ -19,15 +19,17 @@ import (
 
 // feedbackBody is the body of POST /v1/feedback (trace_id required) and of
 // PUT /v1/feedback/{id} (trace_id optional). The official node SDK sends
-// traceID instead of trace_id, and its update repeats the id as feedbackID:
-// both are accepted.
+// traceID instead of trace_id, and its update repeats the id as feedbackID
+// (which its request layer turns into snake case, feedback_id, on the wire):
+// all are accepted.
 type feedbackBody struct {
-	TraceID    string                     `json:"trace_id"`
-	TraceIDSDK string                     `json:"traceID"`
-	FeedbackID string                     `json:"feedbackID"`
-	Value      *json.Number               `json:"value"`
-	Weight     *float64                   `json:"weight"`
-	Metadata   map[string]json.RawMessage `json:"metadata"`
+	TraceID         string                     `json:"trace_id"`
+	TraceIDSDK      string                     `json:"traceID"`
+	FeedbackID      string                     `json:"feedbackID"`
+	FeedbackIDSnake string                     `json:"feedback_id"`
+	Value           *json.Number               `json:"value"`
+	Weight          *float64                   `json:"weight"`
+	Metadata        map[string]json.RawMessage `json:"metadata"`
 }
 
 // feedbackResponse is the product's answer to feedback calls.
@@ -64,6 +66,9 @@ func decodeFeedback(raw []byte, f *feedback.Feedback, needTrace bool, pathID str
 	}
 	if in.FeedbackID != "" && in.FeedbackID != pathID {
 		add("feedbackID", "must be the feedback id of the path (or absent)")
+	}
+	if in.FeedbackIDSnake != "" && in.FeedbackIDSnake != pathID {
+		add("feedback_id", "must be the feedback id of the path (or absent)")
 	}
 	if needTrace && f.TraceID == "" {
 		add("trace_id", "is required")
