@@ -2,7 +2,7 @@
 # `make up` starts everything; `make test` runs every test. See README.md.
 
 SHELL := /bin/bash
-MODULES := schemas services/lib services/ingest services/consumer services/query scripts/loadgen charts/test
+MODULES := schemas services/lib services/ingest services/consumer services/query scripts/loadgen charts/test scripts/e2e
 BIN := .cache/bin
 
 WORKSPACE ?= demo
@@ -35,7 +35,7 @@ build:
 
 ## deps: download Go modules (and the SDK used by compatibility tests)
 deps:
-	@for m in $(MODULES) scripts/e2e; do (cd $$m && go mod download); done
+	@for m in $(MODULES); do (cd $$m && go mod download); done
 	cd scripts/sdkcheck && npm install --no-audit --no-fund
 
 fmt:
