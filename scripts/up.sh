@@ -87,6 +87,7 @@ EOT
 trap 'echo; scripts/down.sh; exit 0' INT TERM
 while :; do
   for s in query consumer ingest; do
+    [[ -f $DEV/$s.pid ]] || { log "stopped by make down"; exit 0; }
     alive "$s" || { log "$s exited; see $DEV/$s.log"; scripts/down.sh; exit 1; }
   done
   sleep 2
