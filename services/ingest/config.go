@@ -59,6 +59,7 @@ func parseConfig(args []string) (Config, error) {
 	var batchBytes int
 	fs.Int(&batchBytes, "kafka-batch-bytes", "LOGPIPE_KAFKA_BATCH_BYTES", publish.DefaultBatchBytes, "Kafka produce batch bound in bytes (keep ≤ the broker's message.max.bytes)")
 	fs.Int(&c.Producer.BatchSize, "kafka-batch-size", "LOGPIPE_KAFKA_BATCH_SIZE", 2000, "Kafka produce batch bound in messages")
+	fs.Int(&c.Producer.Writers, "kafka-writers", "LOGPIPE_KAFKA_WRITERS", 1, "kafka-go writers per topic (each keeps one produce request in flight per partition)")
 	fs.String(&c.Producer.Compression, "kafka-compression", "LOGPIPE_KAFKA_COMPRESSION", "lz4", "Kafka compression: none, gzip, snappy, lz4, zstd")
 
 	var maxBody, maxInflightBytes, maxInflight int
@@ -108,7 +109,7 @@ func (c Config) validate() error {
 	for name, v := range map[string]int{"max-body-bytes": int(c.API.MaxBodyBytes), "max-batch-events": c.API.MaxBatchEvents,
 		"max-event-bytes": c.API.MaxEventBytes, "stream-chunk-events": c.API.StreamChunkEvents,
 		"max-inflight-bytes": int(c.API.MaxInflightBytes), "max-inflight-requests": int(c.API.MaxInflightRequests),
-		"kafka-batch-size": c.Producer.BatchSize, "max-payload-bytes": c.API.Limits.MaxPayloadBytes,
+		"kafka-batch-size": c.Producer.BatchSize, "kafka-writers": c.Producer.Writers, "max-payload-bytes": c.API.Limits.MaxPayloadBytes,
 		"max-string-bytes": c.API.Limits.MaxStringLen, "max-metadata-keys": c.API.Limits.MaxMetadataKeys,
 		"max-metadata-value-chars": c.API.Limits.MaxMetadataValueLen} {
 		if v <= 0 {
