@@ -26,6 +26,8 @@ type Config struct {
 	SessionTimeout time.Duration
 	// FetchMaxBytes bounds one fetch from one partition (default 4 MiB).
 	FetchMaxBytes int
+	// InsertParallelism is how many INSERTs one logs batch is split into (default 2).
+	InsertParallelism int
 	// ShutdownDelay keeps /readyz at 503 before stopping (default 0).
 	ShutdownDelay time.Duration
 
@@ -44,9 +46,10 @@ func parseConfig(args []string) (Config, error) {
 	fs.String(&c.LogLevel, "log-level", "LOGPIPE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.Duration(&c.SessionTimeout, "session-timeout", "LOGPIPE_CONSUMER_SESSION_TIMEOUT", 10*time.Second, "consumer-group session timeout")
 	fs.Int(&c.FetchMaxBytes, "fetch-max-bytes", "LOGPIPE_CONSUMER_FETCH_MAX_BYTES", 4<<20, "maximum bytes of one fetch from one partition")
+	fs.Int(&c.InsertParallelism, "insert-parallelism", "LOGPIPE_CONSUMER_INSERT_PARALLELISM", 2, "concurrent INSERTs per logs batch")
 	fs.Duration(&c.ShutdownDelay, "shutdown-delay", "LOGPIPE_SHUTDOWN_DELAY", 0, "how long /readyz answers 503 before shutdown")
 	fs.Int(&c.Pipeline.MaxRows, "batch-rows", "LOGPIPE_CONSUMER_BATCH_ROWS", 50000, "flush a batch at this many messages")
-	fs.Int(&c.Pipeline.MaxBytes, "batch-bytes", "LOGPIPE_CONSUMER_BATCH_BYTES", 32<<20, "flush a batch at this many message bytes")
+	fs.Int(&c.Pipeline.MaxBytes, "batch-bytes", "LOGPIPE_CONSUMER_BATCH_BYTES", 16<<20, "flush a batch at this many message bytes")
 	fs.Duration(&c.Pipeline.MaxAge, "batch-age", "LOGPIPE_CONSUMER_BATCH_AGE", time.Second, "flush a batch this long after its first message")
 	fs.Duration(&c.Pipeline.RetryMin, "retry-min", "LOGPIPE_CONSUMER_RETRY_MIN", 100*time.Millisecond, "first backoff after a failed write")
 	fs.Duration(&c.Pipeline.RetryMax, "retry-max", "LOGPIPE_CONSUMER_RETRY_MAX", 10*time.Second, "longest backoff between write attempts")
@@ -84,6 +87,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("session timeout %s: Kafka brokers refuse less than 6s", c.SessionTimeout)
 	case c.FetchMaxBytes < 1<<20:
 		return fmt.Errorf("fetch max bytes %d: want at least 1 MiB (one large event)", c.FetchMaxBytes)
+	case c.InsertParallelism < 1:
+		return fmt.Errorf("insert parallelism %d: want at least 1", c.InsertParallelism)
 	case c.Retention.Interval < 0 || c.Retention.DefaultDays <= 0:
 		return fmt.Errorf("retention interval must be ≥ 0 and default days > 0")
 	}

@@ -39,7 +39,7 @@ func run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
-	snk := sink.New(conn)
+	snk := sink.New(conn, cfg.InsertParallelism)
 
 	topics := []string{cfg.Kafka.LogsTopic}
 	if cfg.Kafka.FeedbackTopic != "" {

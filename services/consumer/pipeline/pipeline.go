@@ -74,7 +74,7 @@ type Options struct {
 	FeedbackTopic string
 	// MaxRows flushes a batch at this many messages (default 50000).
 	MaxRows int
-	// MaxBytes flushes a batch at this many message bytes (default 32 MiB).
+	// MaxBytes flushes a batch at this many message bytes (default 16 MiB).
 	MaxBytes int
 	// MaxAge flushes a non-empty batch this long after its first message (default 1s).
 	MaxAge time.Duration
@@ -98,7 +98,7 @@ func (o *Options) defaults() {
 		o.MaxRows = 50000
 	}
 	if o.MaxBytes <= 0 {
-		o.MaxBytes = 32 << 20
+		o.MaxBytes = 16 << 20
 	}
 	if o.MaxAge <= 0 {
 		o.MaxAge = time.Second

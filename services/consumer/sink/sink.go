@@ -7,7 +7,9 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -30,11 +32,19 @@ type Mark struct {
 
 // ClickHouse is the writer. It is safe for concurrent use.
 type ClickHouse struct {
-	conn driver.Conn
+	conn     driver.Conn
+	parallel int
 }
 
-// New returns a writer on conn.
-func New(conn driver.Conn) *ClickHouse { return &ClickHouse{conn: conn} }
+// New returns a writer on conn that splits each logs batch into up to
+// parallel concurrent INSERTs (default 1): one INSERT is sorted and
+// compressed by one server thread, so a few in parallel use more cores.
+func New(conn driver.Conn, parallel int) *ClickHouse {
+	return &ClickHouse{conn: conn, parallel: max(parallel, 1)}
+}
+
+// minChunk is the fewest rows worth an INSERT of their own.
+const minChunk = 2000
 
 // syncCtx makes inserts into Distributed tables (the cluster schema) return
 // only once every shard has the rows, so a watermark never overtakes its logs.
@@ -43,8 +53,26 @@ func syncCtx(ctx context.Context) context.Context {
 	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1}))
 }
 
-// InsertLogs writes events in one batch INSERT, column by column.
+// InsertLogs writes events in batch INSERTs, column by column, up to
+// parallel of them at once; it fails if any fails (the caller retries all:
+// rows written twice are the same log and collapse).
 func (s *ClickHouse) InsertLogs(ctx context.Context, events []logevent.Event) error {
+	n := min(s.parallel, max(len(events)/minChunk, 1))
+	if n == 1 {
+		return s.insertLogs(ctx, events)
+	}
+	size := (len(events) + n - 1) / n
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		chunk := events[i*size : min((i+1)*size, len(events))]
+		wg.Go(func() { errs[i] = s.insertLogs(ctx, chunk) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *ClickHouse) insertLogs(ctx context.Context, events []logevent.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
