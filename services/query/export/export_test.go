@@ -231,8 +231,9 @@ func fetch(t *testing.T, u, rng string) (int, http.Header, []byte) {
 
 // seed inserts n varied logs of ws spread over the last two hours, plus dup
 // of them a second time (as a redelivery would), and returns the distinct
-// logs sorted by (created_at, id).
-func seed(t *testing.T, conn driver.Conn, ws string, n, dup int, seedv uint64) []logevent.Event {
+// logs sorted by (created_at, id). With clump, the logs with a large body all
+// share one instant (one window far bigger than its row count suggests).
+func seed(t *testing.T, conn driver.Conn, ws string, n, dup int, seedv uint64, clump bool) []logevent.Event {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seedv, 7))
 	now := time.Now()
@@ -241,6 +242,9 @@ func seed(t *testing.T, conn driver.Conn, ws string, n, dup int, seedv uint64) [
 		evs[i] = variedEvent(r, ws, now.Add(-time.Duration(r.Int64N(int64(2*time.Hour)))), i)
 		if i%50 == 5 && i > 0 {
 			evs[i].CreatedAt = evs[i-1].CreatedAt // ties ordered by id
+		}
+		if clump && i%10 == 1 {
+			evs[i].CreatedAt = logevent.MillisOf(now.Add(-time.Hour))
 		}
 	}
 	insert(t, conn, evs)
@@ -291,11 +295,11 @@ func lines(t *testing.T, b []byte) [][]byte {
 
 func TestExportRoundTrip(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	want := seed(t, conn, wsA, 3000, 400, 1)
-	seed(t, conn, wsB, 100, 0, 2) // another workspace: never exported
-	// small windows: most are ordered in memory, those holding a large body
-	// overflow and are ordered by ClickHouse
-	w := newWorld(t, conn, t.TempDir(), nil, func(c *Config, _ *Service) { c.WindowBytes = 100_000 })
+	want := seed(t, conn, wsA, 3000, 400, 1, true)
+	seed(t, conn, wsB, 100, 0, 2, false) // another workspace: never exported
+	// small windows: most are ordered in memory; the clump of large bodies
+	// overflows its window, which ClickHouse then orders
+	w := newWorld(t, conn, t.TempDir(), nil, func(c *Config, _ *Service) { c.WindowBytes = 1 << 20 })
 
 	c := w.create("admin", map[string]any{"workspace_id": wsA, "filters": map[string]any{}, "description": "all of it"})
 	if c.Total != uint64(len(want)) {
@@ -389,7 +393,7 @@ func compactJSON(s string) string {
 
 func TestExportColumnsFiltersGzip(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	all := seed(t, conn, wsA, 1500, 100, 3)
+	all := seed(t, conn, wsA, 1500, 100, 3, false)
 	// every window planned too big to hold: ClickHouse orders them all
 	w := newWorld(t, conn, t.TempDir(), nil, func(c *Config, _ *Service) { c.WindowBytes = 1 })
 	var want []string
@@ -503,7 +507,7 @@ func TestExportAccess(t *testing.T) {
 
 func TestExportSignedURL(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	seed(t, conn, wsA, 600, 0, 4)
+	seed(t, conn, wsA, 600, 0, 4, false)
 	w := newWorld(t, conn, t.TempDir(), nil, nil)
 	c := w.create("admin", nil)
 	w.start("admin", c.ID)
@@ -564,7 +568,7 @@ func TestExportSignedURL(t *testing.T) {
 
 func TestExportCancel(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	seed(t, conn, wsA, 3000, 0, 5)
+	seed(t, conn, wsA, 3000, 0, 5, false)
 	reached := make(chan struct{}, 100)
 	w := newWorld(t, conn, t.TempDir(), nil, func(c *Config, s *Service) {
 		if s == nil {
@@ -599,7 +603,7 @@ func TestExportCancel(t *testing.T) {
 
 func TestExportResumesAfterRestart(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	want := seed(t, conn, wsA, 3000, 200, 6)
+	want := seed(t, conn, wsA, 3000, 200, 6, false)
 	dir := t.TempDir()
 	reached := make(chan *Job, 100)
 	first := newWorld(t, conn, dir, nil, func(c *Config, s *Service) {
@@ -658,7 +662,7 @@ func TestExportResumesAfterRestart(t *testing.T) {
 
 func TestExportTakesOverSilentOwner(t *testing.T) {
 	_, conn := testenv.ClickHouse(t)
-	want := seed(t, conn, wsA, 500, 0, 8)
+	want := seed(t, conn, wsA, 500, 0, 8, false)
 	w := newWorld(t, conn, t.TempDir(), nil, nil)
 	c := w.create("admin", nil)
 	// a process that died mid-export without releasing the job

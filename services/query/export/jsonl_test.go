@@ -60,7 +60,7 @@ func variedEvent(r *rand.Rand, ws string, at time.Time, i int) logevent.Event {
 	case 0: // DO NOT TRACK
 		e.DropBodies()
 	case 1: // a large body with an image
-		e.RequestBody = logevent.RawJSON(`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,` + strings.Repeat("iVBORw0KGgo", 12000) + `"}}]}]}`)
+		e.RequestBody = logevent.RawJSON(`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,` + strings.Repeat("iVBORw0KGgo", 3000) + `"}}]}]}`)
 	case 2: // no metadata at all
 	default:
 		e.MetadataKey = []string{"_user", "env", "feature"}
