@@ -29,8 +29,14 @@ func fileName(j *Job) string {
 // path returns the path of name inside the export directory.
 func (s *Service) path(name string) string { return filepath.Join(s.cfg.Dir, filepath.Base(name)) }
 
-// partPath is where this process writes j before it is complete.
-func (s *Service) partPath(j *Job) string { return s.path(fileName(j) + ".part") }
+// partPath is where this process writes j before it is complete: a name of
+// its own, so a process that lost the job (its lease ran out while it was
+// stalled) never writes into the file of the process that took it over.
+func (s *Service) partPath(j *Job) string { return s.path(fileName(j) + "." + s.owner + ".part") }
+
+// releasedPath holds the part file of a job released by a process that
+// stopped gracefully, for whichever process resumes it.
+func (s *Service) releasedPath(j *Job) string { return s.path(fileName(j) + ".part") }
 
 // window is a created_at range [lo, hi) of an export, in ms, with the
 // planned number of rows and estimated bytes.
@@ -149,6 +155,9 @@ func (s *Service) execute(ctx context.Context, j Job) {
 		s.log.Info("export finished", "job", j.ID, "rows", j.RowsDone, "bytes", j.BytesDone)
 		return
 	case errors.Is(err, errShutdown):
+		if rerr := os.Rename(s.partPath(&j), s.releasedPath(&j)); rerr != nil {
+			j.RowsDone, j.BytesDone, j.ResumeCursor = 0, 0, 0 // nothing to resume from
+		}
 		j.Owner = ""
 		if perr := s.jobs.Put(bg, &j); perr != nil {
 			s.log.Error("release export job failed", "job", j.ID, "err", perr)
@@ -431,12 +440,17 @@ func (s *Service) checkpoint(ctx context.Context, j *Job) error {
 // errCancelledElsewhere: the job was stopped by a request another process served.
 var errCancelledElsewhere = errors.New("export cancelled by a request served elsewhere")
 
-// openPart opens j's part file: truncated to the checkpoint when resuming,
-// empty otherwise (a missing or short part file restarts the job).
+// openPart opens j's part file: a released part file truncated to the
+// checkpoint when resuming, an empty one otherwise. A job taken over from a
+// process that went silent restarts from the beginning: that process may
+// still be writing its own file.
 func (s *Service) openPart(j *Job) (*os.File, error) {
 	p := s.partPath(j)
 	if j.ResumeCursor > 0 && j.BytesDone > 0 {
 		f, err := os.OpenFile(p, os.O_RDWR, 0o640)
+		if errors.Is(err, os.ErrNotExist) && os.Rename(s.releasedPath(j), p) == nil {
+			f, err = os.OpenFile(p, os.O_RDWR, 0o640)
+		}
 		if err == nil {
 			st, serr := f.Stat()
 			if serr == nil && uint64(st.Size()) >= j.BytesDone {
@@ -453,7 +467,7 @@ func (s *Service) openPart(j *Job) (*os.File, error) {
 			}
 			f.Close()
 		}
-		s.log.Warn("export part file missing or short; restarting the job", "job", j.ID)
+		s.log.Warn("export has no part file to resume from; restarting it", "job", j.ID)
 	}
 	j.RowsDone, j.BytesDone, j.ResumeCursor = 0, 0, 0
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)

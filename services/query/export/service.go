@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -314,6 +315,16 @@ func (s *Service) expire(ctx context.Context) error {
 			return err
 		}
 		s.log.Info("export file expired", "job", j.ID)
+	}
+	// part files left by processes that died mid-export (their jobs restart
+	// in files of their own)
+	parts, _ := filepath.Glob(filepath.Join(s.cfg.Dir, "*.part"))
+	for _, p := range parts {
+		if st, err := os.Stat(p); err == nil && s.now().Sub(st.ModTime()) > s.cfg.TTL {
+			if err := os.Remove(p); err == nil {
+				s.log.Info("stale export part file removed", "file", filepath.Base(p))
+			}
+		}
 	}
 	return nil
 }
