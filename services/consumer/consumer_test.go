@@ -17,6 +17,7 @@ import (
 
 	"logpipe/consumer/pipeline"
 	"logpipe/lib/chconn"
+	"logpipe/lib/feedback"
 	"logpipe/lib/logevent"
 	"logpipe/lib/openapicheck"
 	"logpipe/lib/server"
@@ -244,4 +245,56 @@ func reconnect(t *testing.T, cfg chconn.Config) driver.Conn {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// TestFeedbackIsWritten: the feedback topic flows into the feedback table.
+func TestFeedbackIsWritten(t *testing.T) {
+	ch, conn := testenv.ClickHouse(t)
+	brokers := testenv.KafkaBrokers(t)
+	topic := testenv.Topic(t, "c_fb_logs", 1)
+	fbTopic := testenv.Topic(t, "c_fb", 2)
+	dlq := testenv.Topic(t, "c_fb_dlq", 1)
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: fbTopic, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
+	var msgs []kafka.Message
+	for i := range 50 {
+		f := feedback.Feedback{ID: logevent.NewID(), OrganisationID: "org", WorkspaceID: "ws", TraceID: "trace-" + strconv.Itoa(i),
+			Value: int8(i%21 - 10), Weight: 1, CreatedAt: logevent.MillisOf(time.Now()), UpdatedAt: logevent.MillisOf(time.Now()), RetentionDays: 30}
+		b, err := feedback.Encode(&f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(f.ID), Value: b})
+	}
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		t.Fatalf("produce feedback: %v", err)
+	}
+	w.Close()
+	cfg := testConfig(ch, brokers, topic, dlq, testenv.Name("g"))
+	cfg.Kafka.FeedbackTopic, cfg.Pipeline.FeedbackTopic = fbTopic, fbTopic
+	stop := startConsumer(t, cfg)
+	deadline := time.Now().Add(60 * time.Second)
+	var n uint64
+	var sum int64
+	for time.Now().Before(deadline) {
+		if err := conn.QueryRow(context.Background(), "SELECT count(), toInt64(sum(value)) FROM feedback").Scan(&n, &sum); err != nil {
+			t.Fatal(err)
+		}
+		if n >= 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n != 50 {
+		t.Fatalf("feedback table has %d rows; want 50", n)
+	}
+	var want int64
+	for i := range 50 {
+		want += int64(i%21 - 10)
+	}
+	if sum != want {
+		t.Errorf("sum of feedback values %d; want %d", sum, want)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
 }
