@@ -326,6 +326,17 @@ func (p *Pipeline) seen(key partition, offset int64) bool {
 		if wm.Offset >= 0 && time.Since(wm.UpdatedAt) < p.opts.FenceDelay+time.Second {
 			st.fenceUntil = time.Now().Add(p.opts.FenceDelay)
 		}
+		if err == nil && wm.Offset < offset-1 {
+			// Claim the partition: everything below the position a reader
+			// starts from is written (that is what a commit means), and a
+			// fresh watermark tells a consumer taking the partition over
+			// moments later that a writer was active, so it fences.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := p.sink.InsertMarks(ctx, []sink.Mark{{Topic: key.topic, Partition: key.id, Offset: offset - 1}}); err != nil {
+				p.log.Warn("watermark claim failed", "err", err, "topic", key.topic, "partition", key.id)
+			}
+			cancel()
+		}
 		p.log.Debug("partition position moved", "topic", key.topic, "partition", key.id, "offset", offset,
 			"expected", st.next, "watermark", wm.Offset, "fenced", !st.fenceUntil.IsZero())
 	}
