@@ -122,15 +122,22 @@ type app struct {
 	conn   driver.Conn
 	engine *gin.Engine
 	health *server.Health
+	// background is closed when the background work (exports) has stopped,
+	// after ctx ended: running exports release their jobs through conn first.
+	background chan struct{}
 }
 
-// run serves until ctx ends, then drains and closes ClickHouse.
+// run serves until ctx ends, then drains, lets running exports release their
+// jobs, and closes ClickHouse.
 func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	a, err := newApp(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.conn.Close()
+	defer func() { cancel(); <-a.background }()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
@@ -178,7 +185,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		return fail(err)
 	}
 	exports.Register(authed, engine)
-	go exports.Run(ctx)
+	background := make(chan struct{})
+	go func() { exports.Run(ctx); close(background) }()
 
-	return &app{cfg: cfg, log: log, conn: conn, engine: engine, health: health}, nil
+	return &app{cfg: cfg, log: log, conn: conn, engine: engine, health: health, background: background}, nil
 }

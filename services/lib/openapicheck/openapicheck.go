@@ -28,21 +28,27 @@ func Operations(t testing.TB, service string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Path items also hold non-operation keys (parameters, summary, ...):
+	// decode lazily and read only the operations.
 	var doc struct {
-		Paths map[string]map[string]struct {
-			Service string `yaml:"x-logpipe-service"`
-		} `yaml:"paths"`
+		Paths map[string]map[string]yaml.Node `yaml:"paths"`
 	}
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		t.Fatalf("parse openapi.yaml: %v", err)
 	}
 	var ops []string
 	for path, item := range doc.Paths {
-		for method, op := range item {
+		for method, node := range item {
 			switch method {
 			case "get", "post", "put", "patch", "delete", "head":
 			default:
 				continue
+			}
+			var op struct {
+				Service string `yaml:"x-logpipe-service"`
+			}
+			if err := node.Decode(&op); err != nil {
+				t.Fatalf("openapi.yaml: %s %s: %v", method, path, err)
 			}
 			if op.Service == "" {
 				t.Errorf("openapi.yaml: %s %s has no x-logpipe-service", strings.ToUpper(method), path)
