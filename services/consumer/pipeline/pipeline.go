@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -397,10 +398,19 @@ func (p *Pipeline) write(ctx context.Context, batches <-chan *batch) error {
 }
 
 func (p *Pipeline) writeBatch(ctx context.Context, b *batch) error {
-	p.metrics.batchRows.Observe(float64(b.count))
 	if len(b.fence) > 0 {
-		p.applyFence(ctx, b)
+		// Write the partitions that need no fence now, so a fence never
+		// delays rows another consumer is waiting to see as written.
+		later := b.split(func(k partition) bool { _, ok := b.fence[k]; return ok })
+		b.fence = nil
+		if err := p.writeBatch(ctx, b); err != nil {
+			return err
+		}
+		p.applyFence(ctx, later)
+		later.fence = nil
+		return p.writeBatch(ctx, later)
 	}
+	p.metrics.batchRows.Observe(float64(b.count))
 	if len(b.dead) > 0 {
 		if err := p.retry(ctx, "dead_letter", func(ctx context.Context) error {
 			if err := p.dlq.WriteMessages(ctx, b.dead...); err != nil {
@@ -439,6 +449,48 @@ func (p *Pipeline) writeBatch(ctx context.Context, b *batch) error {
 	return nil
 }
 
+// split moves the rows and offsets of the partitions that match into a new
+// batch and returns it; dead letters stay (they are written first anyway).
+func (b *batch) split(match func(partition) bool) *batch {
+	out := newBatch()
+	n := len(b.logs) + len(b.feedback)
+	keepLogs, keepFrom := b.logs[:0:0], b.logsFrom[:0:0]
+	for i, o := range b.logsFrom {
+		if match(o.part) {
+			out.logs, out.logsFrom = append(out.logs, b.logs[i]), append(out.logsFrom, o)
+		} else {
+			keepLogs, keepFrom = append(keepLogs, b.logs[i]), append(keepFrom, o)
+		}
+	}
+	b.logs, b.logsFrom = keepLogs, keepFrom
+	keepFb, keepFbFrom := b.feedback[:0:0], b.fbFrom[:0:0]
+	for i, o := range b.fbFrom {
+		if match(o.part) {
+			out.feedback, out.fbFrom = append(out.feedback, b.feedback[i]), append(out.fbFrom, o)
+		} else {
+			keepFb, keepFbFrom = append(keepFb, b.feedback[i]), append(keepFbFrom, o)
+		}
+	}
+	b.feedback, b.fbFrom = keepFb, keepFbFrom
+	for k, m := range b.last {
+		if match(k) {
+			out.last[k] = m
+			delete(b.last, k)
+		}
+	}
+	maps.Copy(out.fence, b.fence)
+	// Counts and byte totals are shared out by rows; they only feed metrics.
+	if n > 0 {
+		moved := len(out.logs) + len(out.feedback)
+		out.count = b.count * moved / n
+		out.logBytes, out.fbBytes = b.logBytes*len(out.logs)/max(len(out.logs)+len(b.logs), 1), b.fbBytes*len(out.feedback)/max(len(out.feedback)+len(b.feedback), 1)
+		b.count -= out.count
+		b.logBytes -= out.logBytes
+		b.fbBytes -= out.fbBytes
+	}
+	return out
+}
+
 // applyFence handles partitions just taken over from a writer that was
 // active moments ago (a rebalance): it waits out the fence, so the previous
 // owner's in-flight batches land, re-reads their watermarks and drops the rows
@@ -454,16 +506,32 @@ func (p *Pipeline) applyFence(ctx context.Context, b *batch) {
 	if !sleep(ctx, time.Until(until)) {
 		return
 	}
-	marks := map[partition]int64{}
-	for k := range b.fence {
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		wm, err := p.sink.Mark(wctx, k.topic, k.id)
-		cancel()
-		if err != nil {
-			p.log.Warn("watermark unavailable", "err", err, "topic", k.topic, "partition", k.id)
-			continue
+	read := func() map[partition]int64 {
+		marks := map[partition]int64{}
+		for k := range b.fence {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			wm, err := p.sink.Mark(wctx, k.topic, k.id)
+			cancel()
+			if err != nil {
+				p.log.Warn("watermark unavailable", "err", err, "topic", k.topic, "partition", k.id)
+				continue
+			}
+			marks[k] = wm.Offset
 		}
-		marks[k] = wm.Offset
+		return marks
+	}
+	// Wait until the previous owner has stopped moving the watermarks (it is
+	// draining what it fetched before the rebalance), within bounds.
+	marks := read()
+	for range 10 {
+		if !sleep(ctx, p.opts.FenceDelay/3) {
+			return
+		}
+		again := read()
+		if maps.Equal(again, marks) {
+			break
+		}
+		marks = again
 	}
 	written := func(o origin) bool {
 		wm, ok := marks[o.part]
