@@ -58,7 +58,7 @@ func run(ctx context.Context, cfg Config) error {
 		StartOffset:       kafka.FirstOffset,
 		SessionTimeout:    cfg.SessionTimeout,
 		RebalanceTimeout:  cfg.SessionTimeout,
-		HeartbeatInterval: cfg.SessionTimeout / 5,
+		HeartbeatInterval: min(cfg.SessionTimeout/5, time.Second), // a joining consumer waits for the others' next heartbeat
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			log.Warn("kafka reader", "err", fmt.Sprintf(msg, args...))
 		}),

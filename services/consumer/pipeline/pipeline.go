@@ -324,10 +324,10 @@ func (p *Pipeline) seen(key partition, offset int64) bool {
 		}
 		st.watermark = wm.Offset
 		st.fenceUntil = time.Time{}
-		if wm.Offset >= 0 && time.Since(wm.UpdatedAt) < p.opts.FenceDelay+time.Second {
+		if !wm.UpdatedAt.IsZero() && time.Since(wm.UpdatedAt) < p.opts.FenceDelay+time.Second {
 			st.fenceUntil = time.Now().Add(p.opts.FenceDelay)
 		}
-		if err == nil && wm.Offset < offset-1 {
+		if err == nil && (wm.UpdatedAt.IsZero() || wm.Offset < offset-1) {
 			// Claim the partition: everything below the position a reader
 			// starts from is written (that is what a commit means), and a
 			// fresh watermark tells a consumer taking the partition over
@@ -524,7 +524,7 @@ func (p *Pipeline) applyFence(ctx context.Context, b *batch) {
 	// draining what it fetched before the rebalance), within bounds.
 	marks := read()
 	for range 10 {
-		if !sleep(ctx, p.opts.FenceDelay/3) {
+		if !sleep(ctx, p.opts.FenceDelay/2) {
 			return
 		}
 		again := read()
