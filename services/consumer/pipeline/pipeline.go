@@ -257,6 +257,12 @@ func (p *Pipeline) assemble(msgs <-chan kafka.Message, out chan<- *batch) {
 func (p *Pipeline) add(b *batch, m kafka.Message) {
 	key := partition{m.Topic, m.Partition}
 	b.last[key] = kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, HighWaterMark: m.HighWaterMark}
+	if st := p.parts[key]; st != nil && m.Offset < st.next {
+		// The partition was rewound (a rebalance gave it back at its committed
+		// offset): rows of it from this offset on that the batch holds will
+		// come again, so drop them now rather than write them twice.
+		b.dropFrom(key, m.Offset)
+	}
 	if p.seen(key, m.Offset) {
 		p.metrics.skipped.Inc()
 		return
@@ -447,6 +453,15 @@ func (p *Pipeline) writeBatch(ctx context.Context, b *batch) error {
 	}
 	p.commit(ctx, commits)
 	return nil
+}
+
+// dropFrom removes the rows of partition k at or after offset.
+func (b *batch) dropFrom(k partition, offset int64) {
+	again := func(o origin) bool { return o.part == k && o.offset >= offset }
+	n := len(b.logs) + len(b.feedback)
+	b.logs, b.logsFrom = dropWritten(b.logs, b.logsFrom, again)
+	b.feedback, b.fbFrom = dropWritten(b.feedback, b.fbFrom, again)
+	b.count -= n - len(b.logs) - len(b.feedback)
 }
 
 // split moves the rows and offsets of the partitions that match into a new
