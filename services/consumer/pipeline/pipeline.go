@@ -311,13 +311,14 @@ func (p *Pipeline) add(b *batch, m kafka.Message) {
 // reloads the watermark whenever the partition's offsets jump (first sight,
 // a rebalance, a restart), the only times another writer may have moved it.
 func (p *Pipeline) seen(key partition, offset int64) bool {
-	if p.opts.NoWatermark {
-		return false
-	}
 	st := p.parts[key]
 	if st == nil {
 		st = &partState{next: -1, watermark: -1} // next -1: the first message always reads the watermark
 		p.parts[key] = st
+	}
+	if p.opts.NoWatermark {
+		st.next = offset + 1
+		return false
 	}
 	if offset != st.next {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
