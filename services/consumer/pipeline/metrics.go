@@ -38,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logpipe_consumer_commit_errors_total", Help: "Kafka offset commits that failed (the rows are in ClickHouse; the messages will be read again and skipped or collapsed)."}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "logpipe_consumer_lag_messages", Help: "Messages behind the partition's high watermark at the last flush, by topic and partition."}, []string{"topic", "partition"}),
+			Name: "logpipe_consumer_lag_messages", Help: "Messages behind the partition's high watermark when the last batch was cut, by topic and partition."}, []string{"topic", "partition"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "logpipe_consumer_dead_letters_total", Help: "Messages sent to the dead-letter topic, by reason (decode, invalid)."}, []string{"reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{

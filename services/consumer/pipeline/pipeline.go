@@ -229,6 +229,11 @@ func (p *Pipeline) assemble(msgs <-chan kafka.Message, out chan<- *batch) {
 	flush := func() {
 		timer.Stop()
 		if b.count > 0 || len(b.last) > 0 {
+			for k, m := range b.last {
+				if m.HighWaterMark > 0 {
+					p.metrics.lag.WithLabelValues(k.topic, strconv.Itoa(k.id)).Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
+				}
+			}
 			out <- b
 			b = newBatch()
 		}
@@ -443,9 +448,6 @@ func (p *Pipeline) writeBatch(ctx context.Context, b *batch) error {
 	for k, m := range b.last {
 		marks = append(marks, sink.Mark{Topic: k.topic, Partition: k.id, Offset: m.Offset})
 		commits = append(commits, m)
-		if m.HighWaterMark > 0 {
-			p.metrics.lag.WithLabelValues(k.topic, strconv.Itoa(k.id)).Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
-		}
 	}
 	if !p.opts.NoWatermark {
 		if err := p.retry(ctx, "watermark", func(ctx context.Context) error { return p.sink.InsertMarks(ctx, marks) }); err != nil {
