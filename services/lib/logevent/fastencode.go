@@ -177,6 +177,12 @@ func appendRaw(dst []byte, r RawJSON) ([]byte, bool) {
 	if len(r) == 0 {
 		return append(dst, "null"...), true
 	}
+	// One validating pass decides the common case: valid, compact, nothing
+	// to escape, so copied as is.
+	p := parser{b: r}
+	if p.skip(0) && p.i == len(r) && !p.reformat {
+		return append(dst, r...), true
+	}
 	inString, escape, compact := false, false, false
 	for i := 0; i < len(r); i++ {
 		switch c := r[i]; {

@@ -69,6 +69,11 @@ func decodeFast(b []byte, e *Event) bool {
 type parser struct {
 	b []byte
 	i int
+	// reformat is set once the parser consumed whitespace or skipped a
+	// string holding a byte json.Marshal escapes in a raw payload (<, >, &,
+	// or 0xE2, which may start U+2028/U+2029): a skipped value is written
+	// unchanged only while it is false.
+	reformat bool
 }
 
 func (p *parser) ws() {
@@ -76,6 +81,7 @@ func (p *parser) ws() {
 		switch p.b[p.i] {
 		case ' ', '\t', '\n', '\r':
 			p.i++
+			p.reformat = true
 		default:
 			return
 		}
@@ -377,33 +383,59 @@ func (p *parser) skipString() bool {
 	p.i++ // the opening quote
 	for p.i < len(p.b) {
 		c := p.b[p.i]
-		switch {
-		case c == '"':
+		cls := strClass[c]
+		if cls == 0 {
 			p.i++
-			return true
-		case c < 0x20:
-			return false
-		case c == '\\':
-			if p.i+1 >= len(p.b) {
-				return false
-			}
-			switch p.b[p.i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				p.i += 2
-			case 'u':
-				p.i += 2
-				if _, ok := p.hex4(); !ok {
-					return false
-				}
-			default:
-				return false
-			}
 			continue
 		}
-		p.i++
+		switch cls {
+		case clsQuote:
+			p.i++
+			return true
+		case clsControl:
+			return false
+		case clsHTML:
+			p.reformat = true
+			p.i++
+			continue
+		}
+		// a backslash
+		if p.i+1 >= len(p.b) {
+			return false
+		}
+		switch p.b[p.i+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			p.i += 2
+		case 'u':
+			p.i += 2
+			if _, ok := p.hex4(); !ok {
+				return false
+			}
+		default:
+			return false
+		}
 	}
 	return false
 }
+
+// Byte classes inside a string for skipString; 0 is a byte to step over.
+const (
+	clsQuote = 1 + iota
+	clsBackslash
+	clsControl
+	clsHTML
+)
+
+var strClass = func() (t [256]uint8) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = clsControl
+	}
+	t['"'], t['\\'] = clsQuote, clsBackslash
+	for _, c := range []byte{'<', '>', '&', 0xE2} {
+		t[c] = clsHTML
+	}
+	return t
+}()
 
 // field decodes one value into column c of e, as encoding/json would.
 func (p *parser) field(c Column, e *Event) bool {

@@ -109,12 +109,11 @@ func (e *Event) Validate(l Limits) []FieldError {
 	}
 	seen := make(map[string]bool, len(e.MetadataKey))
 	for i, k := range e.MetadataKey {
-		field := fmt.Sprintf("metadata.key[%d]", i)
 		switch {
 		case !matchName(k, false):
-			add(field, "%q must match %s", k, MetadataKeyPattern)
+			add(fmt.Sprintf("metadata.key[%d]", i), "%q must match %s", k, MetadataKeyPattern)
 		case seen[k]:
-			add(field, "%q appears twice", k)
+			add(fmt.Sprintf("metadata.key[%d]", i), "%q appears twice", k)
 		}
 		seen[k] = true
 	}
