@@ -37,16 +37,21 @@ func decodeFast(b []byte, e *Event) bool {
 	if p.eat('}') {
 		return p.end()
 	}
+	guess := wireFirst
 	for {
 		p.ws()
 		key, ok := p.key()
 		if !ok {
 			return false
 		}
-		i, known := byName[key]
-		if !known {
-			return false
+		i := guess
+		if i >= len(Columns) || Columns[i].Name != key {
+			var known bool
+			if i, known = byName[key]; !known {
+				return false
+			}
 		}
+		guess = wireNext[i]
 		p.ws()
 		if !p.eat(':') {
 			return false
@@ -65,6 +70,32 @@ func decodeFast(b []byte, e *Event) bool {
 		return false
 	}
 }
+
+// wireFirst is the Columns index of the first key Encode writes and
+// wireNext[i] the one it writes after column i (len(Columns) after the
+// last): decodeFast checks that guess before the name map, so events in
+// Encode's key order, as gateways and Kafka send them, cost no hashing.
+var wireFirst, wireNext = func() (int, []int) {
+	next := make([]int, len(Columns))
+	for i := range next {
+		next[i] = len(Columns)
+	}
+	if encoders == nil {
+		return len(Columns), next
+	}
+	prev := -1
+	first := len(Columns)
+	for _, f := range encoders {
+		i := byName[f.col.Name]
+		if prev < 0 {
+			first = i
+		} else {
+			next[prev] = i
+		}
+		prev = i
+	}
+	return first, next
+}()
 
 type parser struct {
 	b []byte
