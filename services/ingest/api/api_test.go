@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -578,6 +579,55 @@ func TestProviderAndEndpoint(t *testing.T) {
 		}
 		if e := endpointOf(tc.url); e != tc.endpoint {
 			t.Errorf("endpointOf(%q) = %q; want %q", tc.url, e, tc.endpoint)
+		}
+	}
+}
+
+// TestNDJSONLongStreamMatchesSingleEvents guards the no-copy NDJSON path
+// (lines and decoded events point into the reused read buffer): a stream far
+// larger than that buffer must produce, byte for byte, what posting each line
+// alone as JSON produces, and answer the ids of the lines in order.
+func TestNDJSONLongStreamMatchesSingleEvents(t *testing.T) {
+	one, err := os.ReadFile("testdata/events.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat(one, 8) // ~750 KB, many refills of the read buffer
+	hs := newHarness(t, Options{StreamChunkEvents: 64}, nil)
+	req := httptest.NewRequest("POST", "/v1/logs", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set(tenant.HeaderAPIKey, testKey)
+	w := httptest.NewRecorder()
+	hs.engine.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d; want 200: %s", w.Code, w.Body)
+	}
+	var res streamResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(body), []byte("\n"))
+	if len(res.LogIDs) != len(lines) || len(hs.logs.msgs) != len(lines) {
+		t.Fatalf("%d ids, %d messages; want %d", len(res.LogIDs), len(hs.logs.msgs), len(lines))
+	}
+	single := newHarness(t, Options{}, nil)
+	for i, line := range lines {
+		var in struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(line, &in); err != nil {
+			t.Fatal(err)
+		}
+		if res.LogIDs[i] != in.ID {
+			t.Fatalf("line %d: id %q; want %q", i+1, res.LogIDs[i], in.ID)
+		}
+		single.logs.msgs = nil
+		if w := single.do(t, "POST", "/v1/logs", string(line)); w.Code != http.StatusOK {
+			t.Fatalf("line %d alone: status %d: %s", i+1, w.Code, w.Body)
+		}
+		got, want := hs.logs.msgs[i], single.logs.msgs[0]
+		if !bytes.Equal(got.Key, want.Key) || !bytes.Equal(got.Value, want.Value) {
+			t.Fatalf("line %d: streamed message differs from the single post\n got %s\nwant %s", i+1, got.Value, want.Value)
 		}
 	}
 }

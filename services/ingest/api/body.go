@@ -195,11 +195,16 @@ type lineReader struct {
 }
 
 // next returns the next line without its newline; tooLong reports a line
-// beyond maxLine (whose bytes are skipped); io.EOF ends the stream.
+// beyond maxLine (whose bytes are skipped); io.EOF ends the stream. The line
+// is valid until the next call.
 func (l *lineReader) next() (line []byte, tooLong bool, err error) {
 	l.buf = l.buf[:0]
-	for {
+	for first := true; ; first = false {
 		frag, err := l.r.ReadSlice('\n')
+		if first && err == nil && len(frag) <= l.maxLine+2 {
+			// a whole line in the reader's buffer: no copy
+			return bytes.TrimRight(frag, "\r\n"), false, nil
+		}
 		if !tooLong {
 			if len(l.buf)+len(frag) > l.maxLine+2 {
 				tooLong, l.buf = true, l.buf[:0]

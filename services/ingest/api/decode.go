@@ -24,14 +24,16 @@ type item struct {
 
 // decodeItem decodes one JSON object: the "Insert a Log" shape when it has a
 // top-level "request" or "response" object, else the full gateway event.
-// Unknown keys and wrong types are field errors.
+// Unknown keys and wrong types are field errors. The item may point into raw:
+// raw must not change while the item is in use (prepare copies the id it
+// keeps).
 func decodeItem(raw []byte) (item, []logevent.FieldError) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return item{}, []logevent.FieldError{{Field: "", Reason: "must be a JSON object"}}
 	}
 	// Gateways post full events at volume: try that first.
-	ev, err := logevent.DecodeStrict(raw)
+	ev, err := logevent.DecodeStrictAliasing(raw)
 	if err != nil {
 		if isInsertShape(raw) {
 			return decodeInsert(raw)

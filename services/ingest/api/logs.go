@@ -89,7 +89,8 @@ func (h *Handler) requestContext(c *gin.Context) (reqContext, *logevent.FieldErr
 	return rc, nil
 }
 
-// prepared is an event ready for Kafka, or the reason it is not.
+// prepared is an event ready for Kafka, or the reason it is not. It does not
+// point into the input the event was decoded from.
 type prepared struct {
 	msg      kafka.Message
 	id       string
@@ -126,6 +127,8 @@ func (h *Handler) prepare(it item, p tenant.Principal, rc *reqContext) prepared 
 	}
 	if e.ID == "" {
 		e.ID = logevent.NewID()
+	} else {
+		e.ID = strings.Clone(e.ID) // it may point into the reused input
 	}
 	if !it.hasCreatedAt {
 		if t, ok := logevent.IDTime(e.ID); ok {
@@ -386,7 +389,9 @@ type streamResponse struct {
 
 const maxListedErrors = 1000
 
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+// readerPool holds the NDJSON readers; 64 KiB reads take a 100-event
+// request body in a few syscalls.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
 
 const streamChunkBytes = 4 << 20
 

@@ -58,6 +58,19 @@ func DecodeStrict(b []byte) (Event, error) {
 	return e, nil
 }
 
+// DecodeStrictAliasing is DecodeStrict without copying b: the event's
+// strings and payloads may point into b, so b must not change, nor be reused,
+// while the event or any string taken from it is in use. It is for a caller
+// that decodes from a reused buffer and is done with the event (encoded it,
+// copied what it keeps) before the buffer changes, as ingest is.
+func DecodeStrictAliasing(b []byte) (Event, error) {
+	e := New()
+	if decodeFastIn(b, &e) {
+		return e, nil
+	}
+	return DecodeStrict(b)
+}
+
 // Key is the Kafka message key of e: its id, so a log and its retries land on
 // the same partition and partitions stay evenly loaded.
 func (e *Event) Key() []byte { return []byte(e.ID) }

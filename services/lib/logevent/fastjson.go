@@ -28,6 +28,12 @@ import (
 func decodeFast(b []byte, e *Event) bool {
 	buf := make([]byte, len(b))
 	copy(buf, b)
+	return decodeFastIn(buf, e)
+}
+
+// decodeFastIn is decodeFast without the copy: e's strings and payloads
+// point into buf.
+func decodeFastIn(buf []byte, e *Event) bool {
 	p := parser{b: buf}
 	p.ws()
 	if !p.eat('{') {

@@ -194,3 +194,25 @@ func TestDecodeFastWireOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeStrictAliasing checks that it decodes as DecodeStrict does, valid
+// examples and rejected edge cases alike.
+func TestDecodeStrictAliasing(t *testing.T) {
+	inputs := exampleFiles(t)
+	for _, s := range edgeCases {
+		inputs = append(inputs, []byte(s))
+	}
+	for _, b := range inputs {
+		want, wantErr := DecodeStrict(b)
+		got, err := DecodeStrictAliasing(bytes.Clone(b))
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%q: error %v; DecodeStrict says %v", b, err, wantErr)
+		}
+		if err != nil && err.Error() != wantErr.Error() {
+			t.Errorf("%q: error %v; DecodeStrict says %v", b, err, wantErr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: got %+v; want %+v", b, got, want)
+		}
+	}
+}
