@@ -140,10 +140,10 @@ func (h *Handler) prepare(it item, p tenant.Principal, rc *reqContext) prepared 
 	if rc.dnt || e.IsTracked == 0 {
 		e.DropBodies()
 	}
-	if errs := e.Validate(h.o.Limits); errs != nil {
+	b, errs, err := e.ValidateEncode(h.o.Limits)
+	if errs != nil {
 		return prepared{id: e.ID, errs: errs}
 	}
-	b, err := logevent.Encode(e)
 	if err != nil {
 		return prepared{id: e.ID, errs: []logevent.FieldError{{Reason: err.Error()}}}
 	}

@@ -11,9 +11,13 @@ import (
 
 // Encode returns the wire form of e on Kafka: its JSON object with the
 // documented keys.
-func Encode(e *Event) ([]byte, error) {
+func Encode(e *Event) ([]byte, error) { return encode(e, nil) }
+
+// encode is Encode, told by rs (when not nil) which raw payloads validation
+// found fit to copy as is.
+func encode(e *Event, rs *rawScan) ([]byte, error) {
 	// The fast path writes exactly what encoding/json writes (fastencode.go).
-	if b, ok := appendEvent(make([]byte, 0, sizeHint(e)), e); ok {
+	if b, ok := appendEvent(make([]byte, 0, sizeHint(e)), e, rs); ok {
 		return b, nil
 	}
 	b, err := json.Marshal(e)

@@ -76,7 +76,7 @@ func sizeHint(e *Event) int {
 
 // appendEvent appends e's JSON to dst and reports whether it could; on false
 // the caller uses encoding/json.
-func appendEvent(dst []byte, e *Event) ([]byte, bool) {
+func appendEvent(dst []byte, e *Event, rs *rawScan) ([]byte, bool) {
 	if encoders == nil {
 		return dst, false
 	}
@@ -88,7 +88,12 @@ func appendEvent(dst []byte, e *Event) ([]byte, bool) {
 		case KindString:
 			dst, ok = appendPlainString(dst, *(f.col.Dest(e).(*string)))
 		case KindRaw:
-			dst, ok = appendRaw(dst, *(f.col.Dest(e).(*RawJSON)))
+			r := *(f.col.Dest(e).(*RawJSON))
+			if len(r) > 0 && rs != nil && rs.copyAsIs(f.col.Name) {
+				dst, ok = append(dst, r...), true
+			} else {
+				dst, ok = appendRaw(dst, r)
+			}
 		case KindTime:
 			dst, ok = e.CreatedAt.AppendJSON(dst), true
 		case KindUInt8:

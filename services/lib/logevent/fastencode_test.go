@@ -5,14 +5,23 @@ import (
 	"encoding/json"
 	"io/fs"
 	"math"
+	"reflect"
+	"strings"
 	"testing"
 
 	"logpipe/schemas"
 )
 
-// checkEncode fails unless Encode writes exactly what encoding/json writes for e.
+// checkEncode fails unless Encode writes exactly what encoding/json writes for
+// e, and ValidateEncode gives what Validate and Encode give.
 func checkEncode(t *testing.T, name string, e *Event) {
 	t.Helper()
+	checkValidateEncode(t, name, e)
+	// the same with what ingest sets before validating, so that more of them
+	// validate and the encode half is compared too
+	c := *e
+	c.ID, c.WorkspaceID, c.CreatedAt = "id-1", "ws-1", 1763805845123
+	checkValidateEncode(t, name+" (completed)", &c)
 	want, wantErr := json.Marshal(e)
 	got, err := Encode(e)
 	if (err != nil) != (wantErr != nil) {
@@ -35,7 +44,7 @@ func TestEncodeEqualsEncodingJSON(t *testing.T) {
 			t.Fatalf("%s: %v", f.Name(), err)
 		}
 		checkEncode(t, f.Name(), &e)
-		fast, ok := appendEvent(nil, &e)
+		fast, ok := appendEvent(nil, &e, nil)
 		if want, _ := json.Marshal(&e); ok && !bytes.Equal(fast, want) {
 			t.Errorf("%s: fast path differs", f.Name())
 		}
@@ -61,6 +70,10 @@ func TestEncodeEqualsEncodingJSON(t *testing.T) {
 		"max ints":       func(e *Event) { e.ReqUnits, e.ResponseStatusCode, e.IsTracked = math.MaxUint32, math.MaxUint16, 255 },
 		"created_at":     func(e *Event) { e.CreatedAt = 1763805845123 },
 		"en dash in raw": func(e *Event) { e.RequestBody = RawJSON(`"a–b"`) },
+		"raw ws around":  func(e *Event) { e.RequestBody = RawJSON(" {\"a\":1}\n") },
+		"raw deep":       func(e *Event) { e.ResponseBody = RawJSON(strings.Repeat("[", 1100) + strings.Repeat("]", 1100)) },
+		"raw all":        func(e *Event) { e.RequestHeaders, e.ResponseHeaders = RawJSON(`{"a":"b"}`), RawJSON(`{"c": "<d>"}`) },
+		"raw untracked":  func(e *Event) { e.RequestBody, e.IsTracked = RawJSON(`{}`), 0 },
 	} {
 		e := New()
 		e.ID = "id-1"
@@ -121,5 +134,28 @@ func BenchmarkEncode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// checkValidateEncode fails unless e.ValidateEncode returns Validate's errors,
+// or else Encode's bytes and error.
+func checkValidateEncode(t *testing.T, name string, e *Event) {
+	t.Helper()
+	for _, l := range []Limits{DefaultLimits, {MaxPayloadBytes: 1 << 30, MaxStringLen: 1 << 30, MaxMetadataKeys: 1 << 30, MaxMetadataValueLen: 1 << 30}} {
+		wantErrs := e.Validate(l)
+		want, wantErr := Encode(e)
+		got, errs, err := e.ValidateEncode(l)
+		if !reflect.DeepEqual(errs, wantErrs) {
+			t.Fatalf("%s: ValidateEncode errors %v; Validate says %v", name, errs, wantErrs)
+		}
+		if wantErrs != nil {
+			if got != nil || err != nil {
+				t.Fatalf("%s: ValidateEncode encoded an invalid event", name)
+			}
+			continue
+		}
+		if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
+			t.Fatalf("%s: ValidateEncode gives %s, %v; Encode %s, %v", name, got, err, want, wantErr)
+		}
 	}
 }

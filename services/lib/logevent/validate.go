@@ -1,6 +1,7 @@
 package logevent
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -47,7 +48,64 @@ var IDPattern = regexp.MustCompile(`^[A-Za-z0-9_.:\-]{1,64}$`)
 
 // Validate returns every problem of e, or nil. It expects a complete event:
 // id, workspace and created_at set (ingest sets them before validating).
-func (e *Event) Validate(l Limits) []FieldError {
+func (e *Event) Validate(l Limits) []FieldError { return e.validate(l, nil) }
+
+// ValidateEncode is Validate and, when it finds nothing, Encode: it returns
+// Validate's errors, or else Encode's bytes and error. It reads each raw
+// payload once for both, where Validate then Encode read it twice.
+func (e *Event) ValidateEncode(l Limits) ([]byte, []FieldError, error) {
+	var rs rawScan
+	if errs := e.validate(l, &rs); errs != nil {
+		return nil, errs, nil
+	}
+	b, err := encode(e, &rs)
+	return b, nil, err
+}
+
+// rawScan keeps, from validation, which raw payloads Encode may copy as is
+// (valid, compact, nothing to escape), by column name.
+type rawScan struct {
+	n     int
+	names [8]string
+	asIs  [8]bool
+}
+
+// valid reports whether r is valid JSON (validJSON) and notes for column
+// name whether Encode may copy it as is.
+func (rs *rawScan) valid(name string, r []byte) bool {
+	p := parser{b: r}
+	p.ws()
+	if p.skip(0) {
+		p.ws()
+		if p.i == len(r) {
+			rs.note(name, !p.reformat)
+			return true
+		}
+	}
+	return json.Valid(r)
+}
+
+func (rs *rawScan) note(name string, asIs bool) {
+	if rs.n < len(rs.names) {
+		rs.names[rs.n], rs.asIs[rs.n] = name, asIs
+		rs.n++
+	}
+}
+
+// copyAsIs reports whether validation found column name's payload fit to
+// copy as is.
+func (rs *rawScan) copyAsIs(name string) bool {
+	for i := 0; i < rs.n; i++ {
+		if rs.names[i] == name {
+			return rs.asIs[i]
+		}
+	}
+	return false
+}
+
+// validate is Validate; with rs it notes there what it learnt of the raw
+// payloads for Encode.
+func (e *Event) validate(l Limits, rs *rawScan) []FieldError {
 	var errs []FieldError
 	add := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
@@ -74,7 +132,9 @@ func (e *Event) Validate(l Limits) []FieldError {
 			r := *(c.Dest(e).(*RawJSON))
 			if len(r) > l.MaxPayloadBytes {
 				add(c.Name, "is %d bytes; the limit is %d", len(r), l.MaxPayloadBytes)
-			} else if len(r) > 0 && !validJSON(r) {
+			} else if len(r) > 0 && rs == nil && !validJSON(r) {
+				add(c.Name, "is not valid JSON")
+			} else if len(r) > 0 && rs != nil && !rs.valid(c.Name, r) {
 				add(c.Name, "is not valid JSON")
 			}
 			if len(r) > 0 && e.IsTracked == 0 {
