@@ -1,6 +1,7 @@
 package logevent
 
 import (
+	"bytes"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -46,12 +47,14 @@ func decodeFastIn(buf []byte, e *Event) bool {
 	guess := wireFirst
 	for {
 		p.ws()
-		key, ok := p.key()
-		if !ok {
-			return false
-		}
 		i := guess
-		if i >= len(Columns) || Columns[i].Name != key {
+		if i < len(Columns) && bytes.HasPrefix(p.b[p.i:], quotedNames[i]) {
+			p.i += len(quotedNames[i]) // the key key() would read
+		} else {
+			key, ok := p.key()
+			if !ok {
+				return false
+			}
 			var known bool
 			if i, known = byName[key]; !known {
 				return false
@@ -101,6 +104,15 @@ var wireFirst, wireNext = func() (int, []int) {
 		prev = i
 	}
 	return first, next
+}()
+
+// quotedNames[i] is Columns[i].Name in quotes, as a key in the input.
+var quotedNames = func() [][]byte {
+	q := make([][]byte, len(Columns))
+	for i, c := range Columns {
+		q[i] = []byte(`"` + c.Name + `"`)
+	}
+	return q
 }()
 
 type parser struct {
