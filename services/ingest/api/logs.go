@@ -99,8 +99,9 @@ type prepared struct {
 }
 
 // prepare applies the API key's tenant, the request headers, id and
-// created_at rules and DO NOT TRACK to it, validates and encodes it.
-func (h *Handler) prepare(it item, p tenant.Principal, rc *reqContext) prepared {
+// created_at rules and DO NOT TRACK to it, validates and encodes it. It
+// changes *it; the caller may reuse it for the next item.
+func (h *Handler) prepare(it *item, p tenant.Principal, rc *reqContext) prepared {
 	e := &it.ev
 	e.OrganisationID, e.WorkspaceID, e.APIKeyID = p.OrganisationID, p.WorkspaceID, p.KeyID
 	e.RetentionDays = uint16(min(p.RetentionDays, 65535))
@@ -216,12 +217,14 @@ func (h *Handler) postLogs(c *gin.Context) {
 		return
 	}
 	h.m.reqEvents.Observe(float64(len(items)))
+	it := new(item) // one for every element: the event escapes to the heap
 	msgs := make([]kafka.Message, 0, len(items))
 	ids := make([]string, 0, len(items))
 	var fields []logevent.FieldError
 	bad, tooLarge := 0, 0
 	for i, raw := range items {
-		it, errs := decodeItem(raw)
+		var errs []logevent.FieldError
+		*it, errs = decodeItem(raw)
 		var pr prepared
 		if errs == nil {
 			pr = h.prepare(it, p, &rc)
@@ -433,6 +436,7 @@ func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, bod
 		chunk, chunkIDs, chunkBytes = chunk[:0], chunkIDs[:0], 0
 		return true
 	}
+	it := new(item) // one for every line: the event escapes to the heap
 	line := 0
 	for {
 		raw, long, err := lr.next()
@@ -470,7 +474,8 @@ func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, bod
 			return
 		}
 		chunkBytes += len(raw)
-		it, errs := decodeItem(raw)
+		var errs []logevent.FieldError
+		*it, errs = decodeItem(raw)
 		var pr prepared
 		if errs == nil {
 			pr = h.prepare(it, p, rc)
