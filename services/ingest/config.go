@@ -58,7 +58,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.Duration(&c.Producer.BatchTimeout, "kafka-batch-timeout", "LOGPIPE_KAFKA_BATCH_TIMEOUT", 5*time.Millisecond, "how long a partial Kafka batch waits for more messages")
 	var batchBytes int
 	fs.Int(&batchBytes, "kafka-batch-bytes", "LOGPIPE_KAFKA_BATCH_BYTES", publish.DefaultBatchBytes, "Kafka produce batch bound in bytes (keep ≤ the broker's message.max.bytes)")
-	fs.Int(&c.Producer.BatchSize, "kafka-batch-size", "LOGPIPE_KAFKA_BATCH_SIZE", 2000, "Kafka produce batch bound in messages")
+	fs.Int(&c.Producer.BatchSize, "kafka-batch-size", "LOGPIPE_KAFKA_BATCH_SIZE", publish.DefaultBatchSize, "Kafka produce batch bound in messages")
 	fs.Int(&c.Producer.Writers, "kafka-writers", "LOGPIPE_KAFKA_WRITERS", 1, "kafka-go writers per topic (each keeps one produce request in flight per partition)")
 	fs.String(&c.Producer.Compression, "kafka-compression", "LOGPIPE_KAFKA_COMPRESSION", "lz4", "Kafka compression: none, gzip, snappy, lz4, zstd")
 
