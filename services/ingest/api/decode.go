@@ -20,27 +20,33 @@ type item struct {
 	insert bool
 	// hasCreatedAt says whether the caller gave created_at.
 	hasCreatedAt bool
+	// checks is what decoding learnt of the event's raw payloads.
+	checks logevent.RawChecks
 }
 
-// decodeItem decodes one JSON object: the "Insert a Log" shape when it has a
-// top-level "request" or "response" object, else the full gateway event.
-// Unknown keys and wrong types are field errors. The item may point into raw:
-// raw must not change while the item is in use (prepare copies the id it
-// keeps).
-func decodeItem(raw []byte) (item, []logevent.FieldError) {
+// decodeItem decodes one JSON object into *it: the "Insert a Log" shape when
+// it has a top-level "request" or "response" object, else the full gateway
+// event. Unknown keys and wrong types are field errors. The item may point
+// into raw: raw must not change while the item is in use (prepare copies the
+// id it keeps).
+func decodeItem(raw []byte, it *item) []logevent.FieldError {
+	*it = item{}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
-		return item{}, []logevent.FieldError{{Field: "", Reason: "must be a JSON object"}}
+		return []logevent.FieldError{{Field: "", Reason: "must be a JSON object"}}
 	}
 	// Gateways post full events at volume: try that first.
-	ev, err := logevent.DecodeStrictAliasing(raw)
+	ev, err := logevent.DecodeStrictAliasing(raw, &it.checks)
 	if err != nil {
 		if isInsertShape(raw) {
-			return decodeInsert(raw)
+			var errs []logevent.FieldError
+			*it, errs = decodeInsert(raw)
+			return errs
 		}
-		return item{}, []logevent.FieldError{decodeError(err)}
+		return []logevent.FieldError{decodeError(err)}
 	}
-	return item{ev: ev, hasCreatedAt: ev.CreatedAt != 0}, nil
+	it.ev, it.hasCreatedAt = ev, ev.CreatedAt != 0
+	return nil
 }
 
 // isInsertShape reports whether the object has a top-level "request" or

@@ -141,7 +141,7 @@ func (h *Handler) prepare(it *item, p tenant.Principal, rc *reqContext) prepared
 	if rc.dnt || e.IsTracked == 0 {
 		e.DropBodies()
 	}
-	b, errs, err := e.ValidateEncode(h.o.Limits)
+	b, errs, err := e.ValidateEncode(h.o.Limits, &it.checks)
 	if errs != nil {
 		return prepared{id: e.ID, errs: errs}
 	}
@@ -223,8 +223,7 @@ func (h *Handler) postLogs(c *gin.Context) {
 	var fields []logevent.FieldError
 	bad, tooLarge := 0, 0
 	for i, raw := range items {
-		var errs []logevent.FieldError
-		*it, errs = decodeItem(raw)
+		errs := decodeItem(raw, it)
 		var pr prepared
 		if errs == nil {
 			pr = h.prepare(it, p, &rc)
@@ -474,8 +473,7 @@ func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, bod
 			return
 		}
 		chunkBytes += len(raw)
-		var errs []logevent.FieldError
-		*it, errs = decodeItem(raw)
+		errs := decodeItem(raw, it)
 		var pr prepared
 		if errs == nil {
 			pr = h.prepare(it, p, rc)

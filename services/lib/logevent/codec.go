@@ -66,11 +66,21 @@ func DecodeStrict(b []byte) (Event, error) {
 // strings and payloads may point into b, so b must not change, nor be reused,
 // while the event or any string taken from it is in use. It is for a caller
 // that decodes from a reused buffer and is done with the event (encoded it,
-// copied what it keeps) before the buffer changes, as ingest is.
-func DecodeStrictAliasing(b []byte) (Event, error) {
+// copied what it keeps) before the buffer changes, as ingest is. When checks
+// is not nil it is reset and told what the decoder learnt of the raw
+// payloads, for ValidateEncode.
+func DecodeStrictAliasing(b []byte, checks *RawChecks) (Event, error) {
+	var rs *rawScan
+	if checks != nil {
+		*checks = RawChecks{}
+		rs = &checks.rs
+	}
 	e := New()
-	if decodeFastIn(b, &e) {
+	if decodeFastIn(b, &e, rs) {
 		return e, nil
+	}
+	if checks != nil {
+		*checks = RawChecks{}
 	}
 	return DecodeStrict(b)
 }

@@ -89,7 +89,7 @@ func appendEvent(dst []byte, e *Event, rs *rawScan) ([]byte, bool) {
 			dst, ok = appendPlainString(dst, *(f.col.Dest(e).(*string)))
 		case KindRaw:
 			r := *(f.col.Dest(e).(*RawJSON))
-			if len(r) > 0 && rs != nil && rs.copyAsIs(f.col.Name) {
+			if len(r) > 0 && rs != nil && rs.copyAsIs(f.col.Name, r) {
 				dst, ok = append(dst, r...), true
 			} else {
 				dst, ok = appendRaw(dst, r)

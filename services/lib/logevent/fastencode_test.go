@@ -3,6 +3,7 @@ package logevent
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"math"
 	"reflect"
@@ -107,6 +108,7 @@ func FuzzEncode(f *testing.F) {
 			return
 		}
 		checkEncode(t, "fuzz", &e)
+		checkDecodedValidateEncode(t, "fuzz", b)
 	})
 }
 
@@ -141,10 +143,22 @@ func BenchmarkEncode(b *testing.B) {
 // or else Encode's bytes and error.
 func checkValidateEncode(t *testing.T, name string, e *Event) {
 	t.Helper()
+	checkValidateEncodeWith(t, name, e, nil)
+}
+
+// checkValidateEncodeWith is checkValidateEncode with checks, which it does
+// not change.
+func checkValidateEncodeWith(t *testing.T, name string, e *Event, checks *RawChecks) {
+	t.Helper()
 	for _, l := range []Limits{DefaultLimits, {MaxPayloadBytes: 1 << 30, MaxStringLen: 1 << 30, MaxMetadataKeys: 1 << 30, MaxMetadataValueLen: 1 << 30}} {
 		wantErrs := e.Validate(l)
 		want, wantErr := Encode(e)
-		got, errs, err := e.ValidateEncode(l)
+		var c *RawChecks
+		if checks != nil {
+			cc := *checks
+			c = &cc
+		}
+		got, errs, err := e.ValidateEncode(l, c)
 		if !reflect.DeepEqual(errs, wantErrs) {
 			t.Fatalf("%s: ValidateEncode errors %v; Validate says %v", name, errs, wantErrs)
 		}
@@ -157,5 +171,49 @@ func checkValidateEncode(t *testing.T, name string, e *Event) {
 		if (err != nil) != (wantErr != nil) || !bytes.Equal(got, want) {
 			t.Fatalf("%s: ValidateEncode gives %s, %v; Encode %s, %v", name, got, err, want, wantErr)
 		}
+	}
+}
+
+// checkDecodedValidateEncode decodes b with DecodeStrictAliasing and checks
+// ValidateEncode with the decoder's RawChecks against Validate and Encode:
+// as decoded, completed as ingest completes it, and with payloads replaced
+// or dropped after decoding.
+func checkDecodedValidateEncode(t *testing.T, name string, b []byte) {
+	t.Helper()
+	var checks RawChecks
+	e, err := DecodeStrictAliasing(bytes.Clone(b), &checks)
+	if err != nil {
+		return
+	}
+	checkValidateEncodeWith(t, name+" (decoded)", &e, &checks)
+	e.ID, e.WorkspaceID, e.CreatedAt = "id-1", "ws-1", 1763805845123
+	checkValidateEncodeWith(t, name+" (decoded, completed)", &e, &checks)
+	for what, mut := range map[string]func(e *Event){
+		"replaced": func(e *Event) {
+			e.RequestBody, e.ResponseBody = RawJSON(`{ "a" : "<b>" }`), RawJSON(`{"a":`)
+			e.RequestHeaders = append(RawJSON(nil), e.RequestHeaders...)
+		},
+		"shortened": func(e *Event) {
+			if len(e.ResponseBody) > 1 {
+				e.ResponseBody = e.ResponseBody[:len(e.ResponseBody)-1]
+			}
+		},
+		"dropped": func(e *Event) { e.DropBodies() },
+	} {
+		c := e
+		mut(&c)
+		checkValidateEncodeWith(t, name+" (decoded, "+what+")", &c, &checks)
+	}
+}
+
+func TestValidateEncodeAfterDecode(t *testing.T) {
+	inputs := exampleFiles(t)
+	for _, s := range edgeCases {
+		inputs = append(inputs, []byte(s))
+	}
+	inputs = append(inputs, []byte(`{"request.body":{ "a" : 1 },"response.body":{"a":"<x>"},"request.headers":{"a":"b"},"response.headers":"x\u2028"}`),
+		[]byte(`{"request.body":{"a":1},"request.body":{ "b" : 2 }}`), []byte(`{"request.body":[1, 2],"request.body":null}`))
+	for i, b := range inputs {
+		checkDecodedValidateEncode(t, fmt.Sprintf("input %d", i), b)
 	}
 }

@@ -29,13 +29,13 @@ import (
 func decodeFast(b []byte, e *Event) bool {
 	buf := make([]byte, len(b))
 	copy(buf, b)
-	return decodeFastIn(buf, e)
+	return decodeFastIn(buf, e, nil)
 }
 
 // decodeFastIn is decodeFast without the copy: e's strings and payloads
-// point into buf.
-func decodeFastIn(buf []byte, e *Event) bool {
-	p := parser{b: buf}
+// point into buf. When rs is not nil it notes there the raw payloads.
+func decodeFastIn(buf []byte, e *Event, rs *rawScan) bool {
+	p := parser{b: buf, rs: rs}
 	p.ws()
 	if !p.eat('{') {
 		return false
@@ -123,6 +123,8 @@ type parser struct {
 	// or 0xE2, which may start U+2028/U+2029): a skipped value is written
 	// unchanged only while it is false.
 	reformat bool
+	// rs, when not nil, notes the raw payloads decoded.
+	rs *rawScan
 }
 
 func (p *parser) ws() {
@@ -505,10 +507,14 @@ func (p *parser) field(c Column, e *Event) bool {
 			return true
 		}
 		start := p.i
+		p.reformat = false
 		if !p.skip(0) {
 			return false
 		}
 		*d = RawJSON(p.b[start:p.i:p.i])
+		if p.rs != nil {
+			p.rs.note(c.Name, *d, !p.reformat)
+		}
 		return true
 	case KindTime:
 		d := c.Dest(e).(*Millis)

@@ -204,7 +204,7 @@ func TestDecodeStrictAliasing(t *testing.T) {
 	}
 	for _, b := range inputs {
 		want, wantErr := DecodeStrict(b)
-		got, err := DecodeStrictAliasing(bytes.Clone(b))
+		got, err := DecodeStrictAliasing(bytes.Clone(b), nil)
 		if (err != nil) != (wantErr != nil) {
 			t.Fatalf("%q: error %v; DecodeStrict says %v", b, err, wantErr)
 		}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // FieldError says which field of an event is wrong and why; Field is the
@@ -52,55 +53,92 @@ func (e *Event) Validate(l Limits) []FieldError { return e.validate(l, nil) }
 
 // ValidateEncode is Validate and, when it finds nothing, Encode: it returns
 // Validate's errors, or else Encode's bytes and error. It reads each raw
-// payload once for both, where Validate then Encode read it twice.
-func (e *Event) ValidateEncode(l Limits) ([]byte, []FieldError, error) {
-	var rs rawScan
-	if errs := e.validate(l, &rs); errs != nil {
+// payload once for both, where Validate then Encode read it twice, and not
+// at all when checks (which may be nil) says DecodeStrictAliasing already
+// read that very payload.
+func (e *Event) ValidateEncode(l Limits, checks *RawChecks) ([]byte, []FieldError, error) {
+	var own RawChecks
+	if checks == nil {
+		checks = &own
+	}
+	rs := &checks.rs
+	if errs := e.validate(l, rs); errs != nil {
 		return nil, errs, nil
 	}
-	b, err := encode(e, &rs)
+	b, err := encode(e, rs)
 	return b, nil, err
 }
 
-// rawScan keeps, from validation, which raw payloads Encode may copy as is
-// (valid, compact, nothing to escape), by column name.
+// RawChecks carries what DecodeStrictAliasing learnt of an event's raw
+// payloads (valid JSON, fit to copy as is) to ValidateEncode. A payload
+// replaced since (another slice) is read again; one changed in place is not
+// noticed, so payload bytes must not be written to. The zero value knows
+// nothing.
+type RawChecks struct{ rs rawScan }
+
+// rawScan keeps which raw payloads are valid JSON and which of those Encode
+// may copy as is (compact, nothing to escape), by column name and slice.
 type rawScan struct {
 	n     int
 	names [8]string
+	ptrs  [8]*byte
+	lens  [8]int
 	asIs  [8]bool
 }
 
-// valid reports whether r is valid JSON (validJSON) and notes for column
-// name whether Encode may copy it as is.
+// valid reports whether r is valid JSON (validJSON), reading it unless it
+// is known, and notes whether Encode may copy it as is.
 func (rs *rawScan) valid(name string, r []byte) bool {
+	if _, ok := rs.known(name, r); ok {
+		return true // only valid payloads are noted
+	}
 	p := parser{b: r}
 	p.ws()
 	if p.skip(0) {
 		p.ws()
 		if p.i == len(r) {
-			rs.note(name, !p.reformat)
+			rs.note(name, r, !p.reformat)
 			return true
 		}
 	}
 	return json.Valid(r)
 }
 
-func (rs *rawScan) note(name string, asIs bool) {
-	if rs.n < len(rs.names) {
-		rs.names[rs.n], rs.asIs[rs.n] = name, asIs
+// note records that r, column name's valid payload, may be copied as is or
+// not.
+func (rs *rawScan) note(name string, r []byte, asIs bool) {
+	i := 0
+	for i < rs.n && rs.names[i] != name {
+		i++
+	}
+	if i == len(rs.names) {
+		return
+	}
+	if i == rs.n {
 		rs.n++
 	}
+	rs.names[i], rs.ptrs[i], rs.lens[i], rs.asIs[i] = name, unsafe.SliceData(r), len(r), asIs
 }
 
-// copyAsIs reports whether validation found column name's payload fit to
-// copy as is.
-func (rs *rawScan) copyAsIs(name string) bool {
+// known reports whether r is the payload noted for column name, and if so
+// whether it may be copied as is.
+func (rs *rawScan) known(name string, r []byte) (asIs, ok bool) {
 	for i := 0; i < rs.n; i++ {
 		if rs.names[i] == name {
-			return rs.asIs[i]
+			if rs.ptrs[i] == unsafe.SliceData(r) && rs.lens[i] == len(r) {
+				return rs.asIs[i], true
+			}
+			return false, false
 		}
 	}
-	return false
+	return false, false
+}
+
+// copyAsIs reports whether r, column name's payload, is known fit to copy as
+// is.
+func (rs *rawScan) copyAsIs(name string, r []byte) bool {
+	asIs, ok := rs.known(name, r)
+	return ok && asIs
 }
 
 // validate is Validate; with rs it notes there what it learnt of the raw
