@@ -1,6 +1,9 @@
 package logevent
 
-import "testing"
+import (
+	"math/rand/v2"
+	"testing"
+)
 
 func TestStatusStrings(t *testing.T) {
 	for _, tc := range []struct {
@@ -54,5 +57,20 @@ func TestIDTime(t *testing.T) {
 	}
 	if _, ok := IDTime("not-a-uuid"); ok {
 		t.Error("IDTime accepted a non-UUID")
+	}
+}
+
+// TestMillisAppendJSON checks the hand-written format against TimeLayout.
+func TestMillisAppendJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	values := []Millis{0, 1, -1, 999, 1000, -62135596800000, -62135596800001, 1763805845123, 253402300799999, 253402300800000, 1<<63 - 1, -1 << 63}
+	for i := 0; i < 100000; i++ {
+		values = append(values, Millis(r.Int64N(2*253402300800000)-253402300800000))
+	}
+	for _, m := range values {
+		want := `"` + m.Time().Format(TimeLayout) + `"`
+		if got := string(m.AppendJSON(nil)); got != want {
+			t.Fatalf("Millis(%d).AppendJSON = %s; want %s", int64(m), got, want)
+		}
 	}
 }
