@@ -7,16 +7,20 @@
 #
 #   scripts/test.sh               every module
 #   scripts/test.sh services/lib  one module (extra args go to go test)
+#
+# LOGPIPE_TEST_PORT_OFFSET (default 0) shifts every test port, so a second
+# checkout can run its tests while this one's test stack is up.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 
 export LOGPIPE_STACK_DIR=$REPO/.stack/test
-export LOGPIPE_CH_PORT=19000 LOGPIPE_CH_HTTP_PORT=18123 LOGPIPE_CH_INTERSERVER_PORT=19009
-export LOGPIPE_KAFKA_PORT=19092 LOGPIPE_KAFKA_CONTROLLER_PORT=19093
-export LOGPIPE_TEST_CLICKHOUSE_ADDR=127.0.0.1:19000
-export LOGPIPE_TEST_KAFKA_BROKERS=127.0.0.1:19092
-export LOGPIPE_TEST_CLICKHOUSE_PORT=19000
+off=${LOGPIPE_TEST_PORT_OFFSET:-0}
+export LOGPIPE_CH_PORT=$((19000 + off)) LOGPIPE_CH_HTTP_PORT=$((18123 + off)) LOGPIPE_CH_INTERSERVER_PORT=$((19009 + off))
+export LOGPIPE_KAFKA_PORT=$((19092 + off)) LOGPIPE_KAFKA_CONTROLLER_PORT=$((19093 + off))
+export LOGPIPE_TEST_CLICKHOUSE_ADDR=127.0.0.1:$LOGPIPE_CH_PORT
+export LOGPIPE_TEST_KAFKA_BROKERS=127.0.0.1:$LOGPIPE_KAFKA_PORT
+export LOGPIPE_TEST_CLICKHOUSE_PORT=$LOGPIPE_CH_PORT
 
 started=0
 if ! scripts/stack.sh status >/dev/null 2>&1; then
