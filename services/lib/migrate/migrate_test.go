@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"logpipe/lib/logevent"
@@ -95,6 +96,26 @@ func TestLoadClusterVariant(t *testing.T) {
 	for i := range single {
 		if single[i].Name != cluster[i].Name {
 			t.Errorf("migration %d: single %s, cluster %s", i, single[i].Name, cluster[i].Name)
+		}
+	}
+}
+
+// Each cluster migration creates the same columns as its single-node twin:
+// the column lists of the first CREATE TABLE of each file are equal.
+func TestClusterVariantHasTheSameColumns(t *testing.T) {
+	single, _ := migrate.Load(migrate.Single)
+	cluster, _ := migrate.Load(migrate.Cluster)
+	columns := func(stmt string) string {
+		start, end := strings.Index(stmt, "("), strings.Index(stmt, "ENGINE")
+		if start < 0 || end < start {
+			return ""
+		}
+		return strings.Join(strings.Fields(stmt[start:end]), " ")
+	}
+	for i := range min(len(single), len(cluster)) {
+		s, c := columns(single[i].Statements[0]), columns(cluster[i].Statements[0])
+		if s == "" || s != c {
+			t.Errorf("%s: the cluster variant's columns differ from the single-node ones\nsingle:  %s\ncluster: %s", single[i].Name, s, c)
 		}
 	}
 }
