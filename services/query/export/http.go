@@ -228,13 +228,19 @@ func (s *Service) create(c *gin.Context) {
 	if !s.apply(c, p, r, &j) {
 		return
 	}
-	n, err := s.count(c.Request.Context(), &j)
+	s.countAndSave(c, &j)
+}
+
+// countAndSave counts the logs j will export, stores j and answers
+// {id, total, object} (create and update).
+func (s *Service) countAndSave(c *gin.Context, j *Job) {
+	n, err := s.count(c.Request.Context(), j)
 	if err != nil {
 		s.unavailable(c, err)
 		return
 	}
 	j.TotalRecords = n
-	if err := s.jobs.Put(c.Request.Context(), &j); err != nil {
+	if err := s.jobs.Put(c.Request.Context(), j); err != nil {
 		s.unavailable(c, err)
 		return
 	}
@@ -299,17 +305,7 @@ func (s *Service) update(c *gin.Context) {
 	if !s.apply(c, p, r, &j) {
 		return
 	}
-	n, err := s.count(c.Request.Context(), &j)
-	if err != nil {
-		s.unavailable(c, err)
-		return
-	}
-	j.TotalRecords = n
-	if err := s.jobs.Put(c.Request.Context(), &j); err != nil {
-		s.unavailable(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"id": j.ID, "total": j.TotalRecords, "object": "export"})
+	s.countAndSave(c, &j)
 }
 
 func (s *Service) start(c *gin.Context) {
