@@ -10,28 +10,12 @@
 # (20k distinct, replicated with new ids and shifted times). Bounded: loading
 # plus two passes over the data, a few minutes at the default size.
 set -euo pipefail
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$REPO"
-BIN=$REPO/.cache/bin
+NAME=export
+BINS="query logpipectl loadgen"
+# shellcheck source=common.bash
+source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 ROWS=${LOGPIPE_BENCH_EXPORT_ROWS:-1000000}
 SEED_ROWS=${LOGPIPE_BENCH_EXPORT_SEED_ROWS:-20000}
-CH_ADDR=${LOGPIPE_TEST_CLICKHOUSE_ADDR:-127.0.0.1:19000}
-CH_HOST=${CH_ADDR%:*}
-CH_PORT=${CH_ADDR##*:}
-DB=bench_export_$$
-WS=ws-bench
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/logpipe-bench-export.XXXXXX")
-QPID=
-ch() { clickhouse-client --host "$CH_HOST" --port "$CH_PORT" "$@"; }
-cleanup() {
-  if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID"; wait "$QPID" 2>/dev/null || true; fi
-  ch -q "DROP DATABASE IF EXISTS $DB" || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-for b in query logpipectl loadgen; do
-  [ -x "$BIN/$b" ] || { echo "missing $BIN/$b: run make build"; exit 1; }
-done
 now_ms() { date +%s%3N; }
 
 # --- the query service on a free port, with a temp key registry; it creates

@@ -17,29 +17,13 @@
 #        LOGPIPE_BENCH_QUERY_ITER   requests per operation (default 20; p99 of 20 is the max)
 #        LOGPIPE_BENCH_QUERY_GRAPH_ITER  requests per graph (default 8)
 set -euo pipefail
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$REPO"
-BIN=$REPO/.cache/bin
+NAME=query
+BINS="query logpipectl"
+# shellcheck source=common.bash
+source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 SIZES=${LOGPIPE_BENCH_QUERY_ROWS:-"1000000 3000000"}
 ITER=${LOGPIPE_BENCH_QUERY_ITER:-20}
 GITER=${LOGPIPE_BENCH_QUERY_GRAPH_ITER:-8}
-CH_ADDR=${LOGPIPE_TEST_CLICKHOUSE_ADDR:-127.0.0.1:19000}
-CH_HOST=${CH_ADDR%:*}
-CH_PORT=${CH_ADDR##*:}
-DB=bench_query_$$
-WS=ws-bench
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/logpipe-bench-query.XXXXXX")
-QPID=
-ch() { clickhouse-client --host "$CH_HOST" --port "$CH_PORT" "$@"; }
-cleanup() {
-  if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID"; wait "$QPID" 2>/dev/null || true; fi
-  ch -q "DROP DATABASE IF EXISTS $DB" || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-for b in query logpipectl; do
-  [ -x "$BIN/$b" ] || { echo "missing $BIN/$b: run make build"; exit 1; }
-done
 [ "$SIZES" = "1000000 3000000" ] && echo "note: scaled down to 1M and 3M logs to fit ~5 minutes; LOGPIPE_BENCH_QUERY_ROWS=\"1000000 10000000\" runs the issue's 10M"
 
 # --- the query service on a free port; it creates and migrates the database

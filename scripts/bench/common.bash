@@ -1,0 +1,26 @@
+# Sourced by the benchmarks that run the query service against the test
+# ClickHouse (query.sh, export.sh); not a benchmark itself (scripts/bench.sh
+# runs only *.sh). Before sourcing, set NAME (the benchmark's name) and BINS
+# (the binaries it needs from .cache/bin). It sets REPO, BIN, CH_ADDR/HOST/PORT,
+# a private database DB, workspace WS and work dir WORK, the ch() client, and a
+# cleanup on exit that stops the query service started as QPID and drops DB.
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$REPO"
+BIN=$REPO/.cache/bin
+CH_ADDR=${LOGPIPE_TEST_CLICKHOUSE_ADDR:-127.0.0.1:19000}
+CH_HOST=${CH_ADDR%:*}
+CH_PORT=${CH_ADDR##*:}
+DB=bench_${NAME}_$$
+WS=ws-bench
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/logpipe-bench-$NAME.XXXXXX")
+QPID=
+ch() { clickhouse-client --host "$CH_HOST" --port "$CH_PORT" "$@"; }
+cleanup() {
+  if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID"; wait "$QPID" 2>/dev/null || true; fi
+  ch -q "DROP DATABASE IF EXISTS $DB" || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+for b in $BINS; do
+  [ -x "$BIN/$b" ] || { echo "missing $BIN/$b: run make build"; exit 1; }
+done
