@@ -42,6 +42,6 @@ fmt:
 	gofmt -w $(MODULES)
 
 .PHONY: bench
-## bench: every benchmark, printed as ratios against DESIGN.md section 8 (BENCH=name for one)
+## bench: every benchmark, printed as ratios against the performance targets (BENCH=name for one)
 bench:
 	scripts/bench.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark in scripts/bench/*.sh against a real stack started on
 # the test ports (like scripts/test.sh), printing each result as a ratio
-# against the limits of DESIGN.md section 8. Benchmarks are bounded in size and
+# against the performance targets in the README. Benchmarks are bounded in size and
 # time; BENCH=name runs only scripts/bench/name.sh.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -25,12 +25,17 @@ export LOGPIPE_EXPORT_DIR=$DEV/exports
 export LOGPIPE_PUBLIC_URL=http://127.0.0.1:8000
 export LOGPIPE_INGEST_ADDR=127.0.0.1:8080 LOGPIPE_QUERY_ADDR=127.0.0.1:8081 LOGPIPE_CONSUMER_ADDR=127.0.0.1:8082
 export LOGPIPE_QUERY_URL=http://127.0.0.1:8081
-if [[ ! -s $DEV/signing.key ]]; then
-  head -c 32 /dev/urandom | base64 >"$DEV/signing.key"
-  chmod 600 "$DEV/signing.key"
+# Development mode (the query service would refuse to start without signing
+# keys otherwise), with a random key of this stack dir's own, so share links
+# keep working across restarts. To try a rotation: put a new "id:secret" in
+# front of the file's content, comma-separated, and restart.
+export LOGPIPE_DEV_MODE=1
+if [[ ! -s $DEV/signing.keys ]]; then
+  echo "dev-$(date +%Y%m%d):$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" >"$DEV/signing.keys"
+  chmod 600 "$DEV/signing.keys"
 fi
-LOGPIPE_SIGNING_KEY=$(<"$DEV/signing.key")
-export LOGPIPE_SIGNING_KEY
+LOGPIPE_SIGNING_KEYS=$(<"$DEV/signing.keys")
+export LOGPIPE_SIGNING_KEYS
 
 if [[ ! -s $DEV/demo-admin.key ]]; then
   "$BIN/logpipectl" key -keys-file "$LOGPIPE_KEYS_FILE" -org org-demo -workspace demo -role admin -plan production >"$DEV/demo-admin.key"

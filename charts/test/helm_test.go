@@ -61,8 +61,14 @@ func helm(t *testing.T) string {
 }
 
 // runHelm runs helm with args and returns stdout, or stderr and the error.
+// A template without signing keys or an existing Secret gets the tests' own
+// keys (the chart refuses to render without), unless the args set them.
 func runHelm(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
+	if all := strings.Join(args, " "); len(args) > 0 && args[0] == "template" &&
+		!strings.Contains(all, "secrets.signingKeys") && !strings.Contains(all, "secrets.existingSecret") {
+		args = append(args, "--set", "secrets.signingKeys=test:chart-test-signing-key-0123")
+	}
 	cmd := exec.Command(helm(t), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -189,6 +195,7 @@ func TestChartRefusesImpossibleReleases(t *testing.T) {
 		{"no partitions", []string{"--set", "kafka.logsTopicPartitions=0"}, "kafka.logsTopicPartitions"},
 		{"export volume not shareable", []string{"--set", "exports.persistence.accessModes={ReadWriteOnce}"}, "ReadWriteMany"},
 		{"unknown schema variant", []string{"--set", "clickhouse.schemaVariant=sharded"}, "schemaVariant"},
+		{"no signing keys", []string{"--set", "secrets.signingKeys="}, "secrets.signingKeys"},
 		{"unknown SASL mechanism", []string{"--set", "kafka.sasl.mechanism=GSSAPI"}, "kafka.sasl.mechanism"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

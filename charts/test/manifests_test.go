@@ -626,7 +626,19 @@ func checkIngress(t *testing.T, r *release) {
 	want := map[string]string{
 		"Exact /v1/logs":      svcOf("ingest"),
 		"Prefix /v1/feedback": svcOf("ingest"),
-		"Prefix /":            svcOf("query"),
+		"Prefix /v1":          svcOf("query"),
+		"Exact /":             svcOf("query"),
+		"Prefix /ui":          svcOf("query"),
+	}
+	// The operational endpoints are never routed.
+	for _, ing := range r.ingresses {
+		for _, p := range ing.Spec.Rules[0].HTTP.Paths {
+			for _, op := range []string{"/metrics", "/healthz", "/readyz"} {
+				if p.Path == op || (p.PathType != nil && *p.PathType == "Prefix" && strings.HasPrefix(op, strings.TrimSuffix(p.Path, "/")+"/")) {
+					t.Errorf("Ingress %s routes %s through %s %s", ing.Name, op, *p.PathType, p.Path)
+				}
+			}
+		}
 	}
 	for _, ing := range r.ingresses {
 		if len(ing.Spec.Rules) != 1 {
@@ -973,7 +985,7 @@ func TestPodsRollOnSettingsChange(t *testing.T) {
 		{"log level", []string{"--set", "logLevel=debug"}, true},
 		{"ClickHouse password", []string{"--set", "clickhouse.password=s3cret"}, true},
 		{"SASL password", []string{"--set", "kafka.sasl.password=s3cret"}, true},
-		{"signing key", []string{"--set", "secrets.signingKey=0123456789abcdef"}, true},
+		{"signing keys", []string{"--set", "secrets.signingKeys=k2:0123456789abcdef0123\\,k1:0123456789abcdef"}, true},
 		{"key registry", []string{"--set-file", "secrets.keysJSON=" + keysFile}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

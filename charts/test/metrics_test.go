@@ -67,7 +67,7 @@ func TestAlertAndDashboardMetricsAreExposed(t *testing.T) {
 		"LOGPIPE_CLICKHOUSE_DATABASE=" + ch.Database,
 		"LOGPIPE_CLICKHOUSE_USER=" + ch.User,
 		"LOGPIPE_KEYS_FILE=" + keysFile,
-		"LOGPIPE_SIGNING_KEY=charts-test-signing-key-0123456789",
+		"LOGPIPE_SIGNING_KEYS=charts:charts-test-signing-key-0123456789",
 		"LOGPIPE_PUBLIC_URL=http://" + addr["query"],
 		"LOGPIPE_EXPORT_DIR=" + t.TempDir(),
 		"LOGPIPE_LOG_LEVEL=info",

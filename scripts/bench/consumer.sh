@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Consumer benchmark (DESIGN.md §8): rows/s Kafka → ClickHouse of our consumer
+# Consumer benchmark: rows/s Kafka → ClickHouse of our consumer
 # against ClickHouse's own Kafka table engine + materialized view reading the
 # same topic into an identical table, in the same run, one after the other so
 # they do not share the CPU. Also our consumer's peak RSS and CPU per 100k rows,

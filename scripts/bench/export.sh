@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Export benchmark (DESIGN.md §8, issue #6): export rows/s and MB/s of the
+# Export benchmark: export rows/s and MB/s of the
 # query service's JSONL export vs clickhouse-client running the same SELECT
 # (same columns, range and order) with FORMAT JSONEachRow into a file, in the
 # same run, plus the query service's peak RSS while it exports.
@@ -24,7 +24,7 @@ KEY=$("$BIN/logpipectl" key -keys-file "$WORK/keys.json" -org org-bench -workspa
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
 LOGPIPE_QUERY_ADDR=127.0.0.1:$PORT LOGPIPE_KEYS_FILE=$WORK/keys.json LOGPIPE_PUBLIC_URL=$URL \
-  LOGPIPE_SIGNING_KEY=bench-signing-key-0123456789 LOGPIPE_EXPORT_DIR=$WORK/exports LOGPIPE_EXPORT_WORKERS=1 \
+  LOGPIPE_SIGNING_KEYS=bench:bench-signing-key-0123456789 LOGPIPE_EXPORT_DIR=$WORK/exports LOGPIPE_EXPORT_WORKERS=1 \
   LOGPIPE_CLICKHOUSE_ADDR=$CH_ADDR LOGPIPE_CLICKHOUSE_DATABASE=$DB LOGPIPE_LOG_LEVEL=warn \
   "$BIN/query" 2>"$WORK/query.log" &
 QPID=$!

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ingest benchmark (DESIGN.md §8): events/s over HTTP into Kafka, as a ratio to
+# Ingest benchmark: events/s over HTTP into Kafka, as a ratio to
 # kcat producing the same NDJSON events file into the same broker in the same
 # run; plus p50/p99 request latency at half the measured maximum rate and the
 # ingest process's peak RSS (VmHWM), which includes an overload phase.

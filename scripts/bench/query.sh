@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Query benchmark (DESIGN.md §8, issue #5): p50/p99 latency of the query API —
+# Query benchmark: p50/p99 latency of the query API —
 # listing first page, deep page, detail, and the main analytics graphs over
 # 30 days — each next to clickhouse-client running the same SQL statements in
 # the same run (one client session, so process start-up is not counted), and
@@ -31,7 +31,7 @@ KEY=$("$BIN/logpipectl" key -keys-file "$WORK/keys.json" -org org-bench -workspa
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
 LOGPIPE_QUERY_ADDR=127.0.0.1:$PORT LOGPIPE_KEYS_FILE=$WORK/keys.json LOGPIPE_PUBLIC_URL=$URL \
-  LOGPIPE_SIGNING_KEY=bench-signing-key-0123456789 LOGPIPE_EXPORT_DIR=$WORK/exports \
+  LOGPIPE_SIGNING_KEYS=bench:bench-signing-key-0123456789 LOGPIPE_EXPORT_DIR=$WORK/exports \
   LOGPIPE_CLICKHOUSE_ADDR=$CH_ADDR LOGPIPE_CLICKHOUSE_DATABASE=$DB LOGPIPE_LOG_LEVEL=warn \
   "$BIN/query" 2>"$WORK/query.log" &
 QPID=$!

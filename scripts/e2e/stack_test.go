@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"logpipe/lib/tenant"
 	"logpipe/lib/testenv"
 )
@@ -25,7 +27,13 @@ type stack struct {
 	KeyA      string // admin of workspace ws-a (org-a, production)
 	KeyA2     string // member of workspace ws-a
 	KeyB      string // admin of workspace ws-b (org-b, production)
+	KeyC      string // admin of org-c's own workspace named ws-a (production): A's workspace name, another tenant
+	LogsTopic string
+	CH        driver.Conn // the stack's database
+	Env       []string    // the services' environment
+	Ingest    *exec.Cmd
 	dir       string
+	root      string
 }
 
 // buildBinaries builds the three services once per test binary.
@@ -44,12 +52,12 @@ func startStack(t *testing.T) *stack {
 	dir := t.TempDir()
 	buildBinaries(t, root, dir)
 
-	ch, _ := testenv.ClickHouse(t)
+	ch, conn := testenv.ClickHouse(t)
 	logsTopic := testenv.Topic(t, "e2e_logs", 6)
 	fbTopic := testenv.Topic(t, "e2e_feedback", 3)
 	dlqTopic := testenv.Topic(t, "e2e_dlq", 3)
 
-	s := &stack{dir: dir}
+	s := &stack{dir: dir, root: root, LogsTopic: logsTopic, CH: conn}
 	keys := filepath.Join(dir, "keys.json")
 	var err error
 	if s.KeyA, _, err = tenant.AddKey(keys, "org-a", "ws-a", tenant.RoleAdmin, tenant.PlanProduction); err != nil {
@@ -61,6 +69,9 @@ func startStack(t *testing.T) *stack {
 	if s.KeyB, _, err = tenant.AddKey(keys, "org-b", "ws-b", tenant.RoleAdmin, tenant.PlanProduction); err != nil {
 		t.Fatal(err)
 	}
+	if s.KeyC, _, err = tenant.AddKey(keys, "org-c", "ws-a", tenant.RoleAdmin, tenant.PlanProduction); err != nil {
+		t.Fatal(err)
+	}
 
 	ingestAddr, queryAddr, consumerAddr, proxyAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	s.BaseURL, s.IngestURL, s.QueryURL = "http://"+proxyAddr, "http://"+ingestAddr, "http://"+queryAddr
@@ -69,16 +80,20 @@ func startStack(t *testing.T) *stack {
 		"LOGPIPE_LOGS_TOPIC="+logsTopic, "LOGPIPE_FEEDBACK_TOPIC="+fbTopic, "LOGPIPE_DLQ_TOPIC="+dlqTopic,
 		"LOGPIPE_CLICKHOUSE_ADDR="+ch.Addr, "LOGPIPE_CLICKHOUSE_DATABASE="+ch.Database,
 		"LOGPIPE_KEYS_FILE="+keys,
-		"LOGPIPE_SIGNING_KEY=e2e-signing-key-0123456789abcdef",
+		"LOGPIPE_SIGNING_KEYS=e2e:e2e-signing-key-0123456789abcdef",
 		"LOGPIPE_PUBLIC_URL="+s.BaseURL,
 		"LOGPIPE_EXPORT_DIR="+filepath.Join(dir, "exports"),
 		"LOGPIPE_CONSUMER_GROUP="+testenv.Name("e2e"),
 		"LOGPIPE_INGEST_ADDR="+ingestAddr, "LOGPIPE_QUERY_ADDR="+queryAddr, "LOGPIPE_CONSUMER_ADDR="+consumerAddr,
 		"LOGPIPE_QUERY_URL="+s.QueryURL,
 	)
+	s.Env = env
 	for _, svc := range []struct{ name, addr string }{{"query", queryAddr}, {"consumer", consumerAddr}, {"ingest", ingestAddr}} {
-		startProcess(t, filepath.Join(dir, svc.name), env, filepath.Join(dir, svc.name+".log"))
+		cmd := startProcess(t, filepath.Join(dir, svc.name), env, filepath.Join(dir, svc.name+".log"))
 		waitReady(t, svc.name, "http://"+svc.addr, filepath.Join(dir, svc.name+".log"))
+		if svc.name == "ingest" {
+			s.Ingest = cmd
+		}
 	}
 
 	proxyEnv := append(os.Environ(), "LOGPIPE_STACK_DIR="+filepath.Join(dir, "proxy"),
@@ -100,7 +115,7 @@ func runScript(t *testing.T, root string, env []string, script string, args ...s
 
 // startProcess runs bin with env, output to logFile; at cleanup it sends
 // SIGTERM and waits for a graceful exit (SIGKILL after 30 s, an error).
-func startProcess(t *testing.T, bin string, env []string, logFile string) {
+func startProcess(t *testing.T, bin string, env []string, logFile string) *exec.Cmd {
 	t.Helper()
 	f, err := os.Create(logFile)
 	if err != nil {
@@ -126,6 +141,19 @@ func startProcess(t *testing.T, bin string, env []string, logFile string) {
 		}
 		f.Close()
 	})
+	return cmd
+}
+
+// startQuery starts another query service of the stack on a port of its own
+// with extra settings (another signing keyring, a share TTL) and returns its URL.
+func (s *stack) startQuery(t *testing.T, name string, extra ...string) string {
+	t.Helper()
+	addr := testenv.FreeAddr(t)
+	env := append(append(append([]string{}, s.Env...), "LOGPIPE_QUERY_ADDR="+addr, "LOGPIPE_MIGRATE=false"), extra...)
+	logFile := filepath.Join(s.dir, name+".log")
+	startProcess(t, filepath.Join(s.dir, "query"), env, logFile)
+	waitReady(t, name, "http://"+addr, logFile)
+	return "http://" + addr
 }
 
 func waitReady(t *testing.T, name, base, logFile string) {

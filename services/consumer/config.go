@@ -35,6 +35,10 @@ type Config struct {
 	Kafka      kafkaconf.Config
 	Pipeline   pipeline.Options
 	Retention  retention.Options
+	// SealInterval is how often partitions of finished days are merged into
+	// one part each so readers count them without FINAL (default 1m; 0
+	// disables the job).
+	SealInterval time.Duration
 }
 
 func parseConfig(args []string) (Config, error) {
@@ -58,6 +62,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.Bool(&watermark, "watermark", "LOGPIPE_CONSUMER_WATERMARK", true, "skip messages the ClickHouse offset watermark shows as written")
 	fs.Duration(&c.Pipeline.FenceDelay, "rebalance-fence", "LOGPIPE_CONSUMER_REBALANCE_FENCE", 3*time.Second, "how long the first batch of a partition taken over from an active writer waits for that writer's in-flight batches")
 	fs.Duration(&c.Retention.Interval, "retention-interval", "LOGPIPE_CONSUMER_RETENTION_INTERVAL", time.Hour, "how often expired partitions are dropped (0 disables the job)")
+	fs.Duration(&c.SealInterval, "seal-interval", "LOGPIPE_CONSUMER_SEAL_INTERVAL", time.Minute, "how often partitions of finished days are merged into one part (0 disables the job)")
 	fs.Int(&c.Retention.DefaultDays, "retention-default-days", "LOGPIPE_CONSUMER_RETENTION_DEFAULT_DAYS", 365, "retention of partitions whose events carry no tier (enterprise default)")
 	chconn.RegisterFlags(fs, &c.ClickHouse)
 	finishKafka := kafkaconf.RegisterFlags(fs, &c.Kafka)
@@ -89,7 +94,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("fetch max bytes %d: want at least 1 MiB (one large event)", c.FetchMaxBytes)
 	case c.InsertParallelism < 1:
 		return fmt.Errorf("insert parallelism %d: want at least 1", c.InsertParallelism)
-	case c.Retention.Interval < 0 || c.Retention.DefaultDays <= 0:
+	case c.Retention.Interval < 0 || c.Retention.DefaultDays <= 0 || c.SealInterval < 0:
 		return fmt.Errorf("retention interval must be ≥ 0 and default days > 0")
 	}
 	return nil

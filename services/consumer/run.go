@@ -20,6 +20,7 @@ import (
 	"logpipe/lib/feedback"
 	"logpipe/lib/logevent"
 	"logpipe/lib/migrate"
+	"logpipe/lib/seal"
 	"logpipe/lib/server"
 )
 
@@ -96,8 +97,12 @@ func run(ctx context.Context, cfg Config) error {
 	})
 	if cfg.Retention.Interval > 0 {
 		opts := cfg.Retention
-		opts.Tables = []string{logevent.LogsTable, feedback.Table}
+		opts.Tables = []string{logevent.LogsTable, feedback.Table, logevent.LogIDsTable}
 		job := retention.New(conn, opts, log, reg)
+		wg.Go(func() { job.Run(ctx) })
+	}
+	if cfg.SealInterval > 0 {
+		job := seal.NewJob(conn, logevent.LogsTable, cfg.SealInterval, log, reg)
 		wg.Go(func() { job.Run(ctx) })
 	}
 	log.Info("consuming", "topics", topics, "group", cfg.Group, "brokers", cfg.Kafka.Brokers)

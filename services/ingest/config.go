@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"logpipe/ingest/api"
 	"logpipe/ingest/publish"
+	"logpipe/ingest/redact"
 	"logpipe/lib/chconn"
 	"logpipe/lib/envflag"
 	"logpipe/lib/kafkaconf"
@@ -77,6 +79,9 @@ func parseConfig(args []string) (Config, error) {
 	fs.Int(&c.API.Limits.MaxStringLen, "max-string-bytes", "LOGPIPE_INGEST_MAX_STRING_BYTES", c.API.Limits.MaxStringLen, "bound on every scalar string column, bytes")
 	fs.Int(&c.API.Limits.MaxMetadataKeys, "max-metadata-keys", "LOGPIPE_INGEST_MAX_METADATA_KEYS", c.API.Limits.MaxMetadataKeys, "bound on metadata pairs per event")
 	fs.Int(&c.API.Limits.MaxMetadataValueLen, "max-metadata-value-chars", "LOGPIPE_INGEST_MAX_METADATA_VALUE_CHARS", c.API.Limits.MaxMetadataValueLen, "bound on each metadata value, characters")
+	var redactHeaders, redactParams string
+	fs.String(&redactHeaders, "redact-headers", "LOGPIPE_INGEST_REDACT_HEADERS", "", "comma-separated header names redacted on top of the built-in credential headers")
+	fs.String(&redactParams, "redact-query-params", "LOGPIPE_INGEST_REDACT_QUERY_PARAMS", "", "comma-separated request_url query parameters redacted on top of the built-in ones")
 
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -86,6 +91,7 @@ func parseConfig(args []string) (Config, error) {
 	c.API.MaxBodyBytes = int64(maxBody)
 	c.API.MaxInflightBytes = int64(maxInflightBytes)
 	c.API.MaxInflightRequests = int64(maxInflight)
+	c.API.Redactor = redact.New(strings.Split(redactHeaders, ","), strings.Split(redactParams, ","))
 	return c, c.validate()
 }
 

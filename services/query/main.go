@@ -25,15 +25,12 @@ import (
 	"logpipe/lib/envflag"
 	"logpipe/lib/migrate"
 	"logpipe/lib/server"
+	"logpipe/lib/signing"
 	"logpipe/lib/tenant"
 	"logpipe/query/api"
 	"logpipe/query/export"
 	"logpipe/query/store"
 )
-
-// InsecureDevSigningKey signs share URLs when LOGPIPE_SIGNING_KEY is not
-// set; it is public, so such URLs are forgeable. The service logs a warning.
-const InsecureDevSigningKey = "logpipe-insecure-development-signing-key"
 
 // Config is the query service's whole configuration.
 type Config struct {
@@ -43,9 +40,16 @@ type Config struct {
 	KeysFile string
 	// PublicURL is the one base URL of the API, used in share URLs (default http://127.0.0.1:8000).
 	PublicURL string
-	// SigningKey is the HMAC key of share URLs (and export download URLs);
-	// empty means InsecureDevSigningKey, with a warning.
-	SigningKey string
+	// SigningKeys are the HMAC keys of share URLs and export download URLs:
+	// "id:secret[,id:secret...]", the current key first, then previous keys
+	// whose links should keep working (see package signing). Required unless
+	// DevMode.
+	SigningKeys string
+	// DevMode allows starting without SigningKeys, signing with a public,
+	// insecure development key (default false; `make up` sets it).
+	DevMode bool
+	// ShareTTL is how long a share URL opens its log (default 720h, 30 days).
+	ShareTTL time.Duration
 	// Migrate applies the ClickHouse migrations at start (default true).
 	Migrate bool
 	// LogLevel is debug, info, warn or error (default info).
@@ -66,13 +70,15 @@ func parseConfig(args []string) (Config, error) {
 	fs.String(&cfg.Addr, "addr", "LOGPIPE_QUERY_ADDR", "127.0.0.1:8081", "HTTP listen address")
 	fs.String(&cfg.KeysFile, "keys-file", "LOGPIPE_KEYS_FILE", ".stack/dev/keys.json", "API key registry file")
 	fs.String(&cfg.PublicURL, "public-url", "LOGPIPE_PUBLIC_URL", "http://127.0.0.1:8000", "the one base URL of the API (share URLs)")
-	fs.String(&cfg.SigningKey, "signing-key", "LOGPIPE_SIGNING_KEY", "", "HMAC key for share and download URLs (empty: insecure development key)")
+	fs.String(&cfg.SigningKeys, "signing-keys", "LOGPIPE_SIGNING_KEYS", "", "HMAC keys of share and download URLs: id:secret[,id:secret...], current first (required unless -dev)")
+	fs.Bool(&cfg.DevMode, "dev", "LOGPIPE_DEV_MODE", false, "development mode: allow an insecure public signing key when no signing keys are set")
+	fs.Duration(&cfg.ShareTTL, "share-ttl", "LOGPIPE_SHARE_TTL", 30*24*time.Hour, "how long a share URL opens its log")
 	fs.Bool(&cfg.Migrate, "migrate", "LOGPIPE_MIGRATE", true, "apply ClickHouse migrations at start")
 	fs.String(&cfg.LogLevel, "log-level", "LOGPIPE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.Duration(&cfg.ShutdownDelay, "shutdown-delay", "LOGPIPE_SHUTDOWN_DELAY", 0, "time /readyz answers 503 before the listener closes")
 	fs.Duration(&cfg.QueryTimeout, "query-timeout", "LOGPIPE_QUERY_TIMEOUT", 30*time.Second, "ClickHouse time budget of one request")
 	chconn.RegisterFlags(fs, &cfg.ClickHouse)
-	export.RegisterFlags(fs, &cfg.Export, false)
+	export.RegisterFlags(fs, &cfg.Export)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -90,6 +96,17 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.KeysFile == "" {
 		return errors.New("keys file is required")
+	}
+	if cfg.SigningKeys == "" && !cfg.DevMode {
+		return errors.New("signing keys are required (LOGPIPE_SIGNING_KEYS=id:secret[,id:secret...]); start with -dev (LOGPIPE_DEV_MODE=1) to use an insecure development key")
+	}
+	if cfg.SigningKeys != "" {
+		if _, err := signing.Parse(cfg.SigningKeys); err != nil {
+			return fmt.Errorf("signing keys: %w", err)
+		}
+	}
+	if cfg.ShareTTL <= 0 {
+		return errors.New("share TTL must be positive")
 	}
 	if cfg.ShutdownDelay < 0 || cfg.QueryTimeout <= 0 {
 		return errors.New("shutdown delay must be >= 0 and query timeout > 0")
@@ -148,9 +165,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // newApp connects, migrates and wires every route; background work (key
 // registry reloads, exports) runs until ctx ends. The caller closes a.conn.
 func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
-	if cfg.SigningKey == "" {
-		log.Warn("LOGPIPE_SIGNING_KEY is not set: signing share URLs with the INSECURE public development key; set it in production")
-		cfg.SigningKey = InsecureDevSigningKey
+	keyring := signing.DevKeyring()
+	if cfg.SigningKeys != "" {
+		k, err := signing.Parse(cfg.SigningKeys)
+		if err != nil {
+			return nil, fmt.Errorf("signing keys: %w", err)
+		}
+		keyring = k
+	} else {
+		log.Warn("development mode without LOGPIPE_SIGNING_KEYS: share and download URLs are signed with a PUBLIC key and can be forged; never run so in production")
 	}
 	conn, err := chconn.Open(ctx, cfg.ClickHouse, cfg.Migrate)
 	if err != nil {
@@ -171,7 +194,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	reg := server.NewRegistry()
 	engine, health := server.NewEngine(log, reg, func(ctx context.Context) error { return conn.Ping(ctx) })
 	handlers := api.New(store.New(conn), keys, api.Config{
-		PublicURL: cfg.PublicURL, SigningKey: []byte(cfg.SigningKey), QueryTimeout: cfg.QueryTimeout,
+		PublicURL: cfg.PublicURL, Keys: keyring, ShareTTL: cfg.ShareTTL, QueryTimeout: cfg.QueryTimeout,
 	}, log, reg)
 	engine.Use(handlers.Instrument())
 	authed := engine.Group("/", tenant.Authenticate(keys))
@@ -179,7 +202,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 
 	// exports: wired by services/query/export
 	ecfg := cfg.Export
-	ecfg.PublicURL, ecfg.SigningKey = cfg.PublicURL, cfg.SigningKey
+	ecfg.PublicURL, ecfg.Keys = cfg.PublicURL, keyring
 	exports, err := export.New(ecfg, conn, reg, log)
 	if err != nil {
 		return fail(err)

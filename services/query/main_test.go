@@ -24,7 +24,8 @@ func testConfig(t *testing.T) (Config, string) {
 		t.Fatal(err)
 	}
 	cfg, err := parseConfig([]string{"-addr", testenv.FreeAddr(t), "-keys-file", keys,
-		"-clickhouse-addr", ch.Addr, "-clickhouse-database", ch.Database, "-export-dir", t.TempDir()})
+		"-clickhouse-addr", ch.Addr, "-clickhouse-database", ch.Database, "-export-dir", t.TempDir(),
+		"-signing-keys", "k1:main-test-signing-key-0123"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +51,22 @@ func TestConfigValidation(t *testing.T) {
 		{"-public-url", "ftp://x"},
 		{"-query-timeout", "0s"},
 		{"-keys-file", ""},
+		{"-signing-keys", ""},         // no key and not in development mode
+		{"-signing-keys", "k1:short"}, // a secret too short to be a key
+		{"-signing-keys", "k1:0123456789abcdefgh", "-share-ttl", "0s"},
 	} {
 		if _, err := parseConfig(args); err == nil {
 			t.Errorf("%v: want a configuration error", args)
 		}
+	}
+}
+
+func TestDevModeStartsWithoutSigningKeys(t *testing.T) {
+	if _, err := parseConfig([]string{"-signing-keys", "", "-dev"}); err != nil {
+		t.Fatalf("development mode without keys: %v", err)
+	}
+	if _, err := parseConfig([]string{"-signing-keys", "k2:0123456789abcdefgh,k1:0123456789abcdefgh"}); err != nil {
+		t.Fatalf("two keys: %v", err)
 	}
 }
 

@@ -163,9 +163,9 @@ spec:
     secretKeyRef:
       name: {{ include "logpipe.secretName" . }}
       key: kafka-sasl-password
-- name: LOGPIPE_SIGNING_KEY
+- name: LOGPIPE_SIGNING_KEYS
   valueFrom:
     secretKeyRef:
       name: {{ include "logpipe.secretName" . }}
-      key: signing-key
+      key: signing-keys
 {{- end -}}

@@ -69,25 +69,25 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/*
-The signing key: secrets.signingKey, else the one already in the release's
-Secret (kept across upgrades), else a new random one (first install).
+The signing keys (id:secret[,id:secret...], the current key first):
+required, never generated, so every render and every replica signs and
+verifies with the same keys and links survive upgrades.
 */}}
-{{- define "logpipe.signingKey" -}}
-{{- $old := (lookup "v1" "Secret" .Release.Namespace (include "logpipe.secretName" .)).data | default dict -}}
-{{- .Values.secrets.signingKey | default (index $old "signing-key" | default "" | b64dec) | default (randAlphaNum 48) -}}
+{{- define "logpipe.signingKeys" -}}
+{{- required "secrets.signingKeys is required (id:secret[,id:secret...], current key first; e.g. \"$(date +%Y-%m):$(openssl rand -hex 32)\"), or set secrets.existingSecret" .Values.secrets.signingKeys -}}
 {{- end -}}
 
 {{/*
 A checksum of the settings the services read from the Secret as environment
 variables, so pods restart when one changes. keys.json is left out: the
 services reload it from the mounted file without a restart. A generated
-signing key never changes, so only a configured one counts.
+rotation of the signing keys restarts the query pods.
 */}}
 {{- define "logpipe.secretEnvChecksum" -}}
 {{- if .Values.secrets.existingSecret -}}
 {{- .Values.secrets.existingSecret | sha256sum -}}
 {{- else -}}
-{{- list .Values.clickhouse.password .Values.kafka.sasl.password .Values.secrets.signingKey | toJson | sha256sum -}}
+{{- list .Values.clickhouse.password .Values.kafka.sasl.password .Values.secrets.signingKeys | toJson | sha256sum -}}
 {{- end -}}
 {{- end -}}
 

@@ -21,7 +21,7 @@ import (
 
 // Options tune the job.
 type Options struct {
-	// Tables to prune (default logs and feedback).
+	// Tables to prune (default logs, feedback and log_ids).
 	Tables []string
 	// Interval between runs (default 1h); the first run is at start.
 	Interval time.Duration
@@ -123,7 +123,7 @@ func (p Partition) Expired(now time.Time, defaultDays int) bool {
 func (j *Job) Once(ctx context.Context) (int, error) {
 	tables := j.opts.Tables
 	if len(tables) == 0 {
-		tables = []string{"logs", "feedback"}
+		tables = []string{"logs", "feedback", "log_ids"}
 	}
 	dropped := 0
 	for _, table := range tables {

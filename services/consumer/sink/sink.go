@@ -61,10 +61,16 @@ func syncCtx(ctx context.Context) context.Context {
 // rows written twice are the same log and collapse).
 //
 // Rows are sent in the table's order — partition (retention tier, UTC day),
-// then the sorting key (workspace_id, created_at, id) — so the server finds
+// then the sorting key (organisation_id, workspace_id, created_at, id) — so the server finds
 // each block already sorted and skips sorting and permuting it.
+//
+// Events whose id carries no time first take the created_at and retention
+// tier of their id's first copy (see canonicalise), which changes them.
 func (s *ClickHouse) InsertLogs(ctx context.Context, events []logevent.Event) error {
-	order := tableOrder(events)
+	if err := s.canonicalise(ctx, events); err != nil {
+		return err
+	}
+	order := distinct(events, tableOrder(events))
 	n := min(s.parallel, max(len(events)/minChunk, 1))
 	if n == 1 {
 		return s.insertLogs(ctx, events, order)
@@ -92,12 +98,33 @@ func tableOrder(events []logevent.Event) []int {
 		return cmp.Or(
 			cmp.Compare(a.RetentionDays, b.RetentionDays),
 			cmp.Compare(a.CreatedAt/day, b.CreatedAt/day),
+			strings.Compare(a.OrganisationID, b.OrganisationID),
 			strings.Compare(a.WorkspaceID, b.WorkspaceID),
 			cmp.Compare(a.CreatedAt, b.CreatedAt),
 			strings.Compare(a.ID, b.ID),
 		)
 	})
 	return order
+}
+
+// distinct drops from order (in table order) every event whose whole key —
+// partition and ordering key — repeats the previous one's: copies of one log
+// in a batch (a redelivery, a retry) are written once, so every part an
+// INSERT makes is free of duplicates, and a partition of one part needs no
+// deduplication when read.
+func distinct(events []logevent.Event, order []int) []int {
+	out := make([]int, 0, len(order))
+	for i, j := range order {
+		if i > 0 {
+			a, b := &events[order[i-1]], &events[j]
+			if a.RetentionDays == b.RetentionDays && a.CreatedAt == b.CreatedAt && a.ID == b.ID &&
+				a.OrganisationID == b.OrganisationID && a.WorkspaceID == b.WorkspaceID {
+				continue
+			}
+		}
+		out = append(out, j)
+	}
+	return out
 }
 
 // insertLogs writes events[order...] in one INSERT.

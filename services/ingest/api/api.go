@@ -22,6 +22,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"logpipe/ingest/quota"
+	"logpipe/ingest/redact"
 	"logpipe/lib/logevent"
 	"logpipe/lib/tenant"
 )
@@ -54,6 +55,9 @@ type Options struct {
 	// StreamChunkEvents is how many NDJSON events are produced together
 	// (default 500).
 	StreamChunkEvents int
+	// MaxStreamLines bounds the lines of one NDJSON stream (default 100,000),
+	// and with it what a stream keeps (its log ids) until it is answered.
+	MaxStreamLines int
 	// MaxInflightBytes bounds the request bytes held by all requests at once;
 	// beyond it requests are shed with 503 (default 64 MiB).
 	MaxInflightBytes int64
@@ -64,6 +68,10 @@ type Options struct {
 	ProduceTimeout time.Duration
 	// RetryAfter is the Retry-After of 503 answers (default 2s).
 	RetryAfter time.Duration
+	// Redactor removes provider credentials from headers and request_url
+	// before events are encoded (default: redact.New(nil, nil), the built-in
+	// header and query parameter names).
+	Redactor *redact.Redactor
 }
 
 // Defaults of Options.
@@ -72,6 +80,7 @@ const (
 	DefaultMaxBatchEvents      = 1000
 	DefaultMaxEventBytes       = 1_000_000
 	DefaultStreamChunkEvents   = 500
+	DefaultMaxStreamLines      = 100_000
 	DefaultMaxInflightBytes    = 64 << 20
 	DefaultMaxInflightRequests = 256
 	DefaultProduceTimeout      = 10 * time.Second
@@ -95,6 +104,9 @@ func (o *Options) defaults() {
 	if o.StreamChunkEvents == 0 {
 		o.StreamChunkEvents = DefaultStreamChunkEvents
 	}
+	if o.MaxStreamLines == 0 {
+		o.MaxStreamLines = DefaultMaxStreamLines
+	}
 	if o.MaxInflightBytes == 0 {
 		o.MaxInflightBytes = DefaultMaxInflightBytes
 	}
@@ -106,6 +118,9 @@ func (o *Options) defaults() {
 	}
 	if o.RetryAfter == 0 {
 		o.RetryAfter = DefaultRetryAfter
+	}
+	if o.Redactor == nil {
+		o.Redactor = redact.New(nil, nil)
 	}
 }
 

@@ -74,8 +74,15 @@ func contentKind(r *http.Request) (int, error) {
 	return 0, fmt.Errorf("unsupported Content-Type %q: send application/json (one event or an array) or application/x-ndjson (one event per line)", mt)
 }
 
+// MaxZstdWindow bounds the window a zstd body may declare (8 MiB, what
+// common encoders declare for streams of unknown size). While a zstd body is
+// read, its declared window is held in the in-flight byte budget, so bodies
+// that declare large windows in a few bytes cannot exhaust memory: they are
+// refused (larger than the bound) or shed with 503 (budget exhausted).
+const MaxZstdWindow = 8 << 20
+
 var zstdPool = sync.Pool{New: func() any {
-	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderLowmem(true))
 	if err != nil {
 		panic(fmt.Sprintf("zstd decoder: %v", err))
 	}
@@ -83,8 +90,9 @@ var zstdPool = sync.Pool{New: func() any {
 }}
 
 // decodedBody returns the request body after Content-Encoding, and a release
-// func to call when done.
-func decodedBody(r *http.Request) (io.Reader, func(), error) {
+// func to call when done. Decoder memory is held in b: a zstd body's declared
+// window (errOverloaded when the budget is exhausted).
+func decodedBody(r *http.Request, b *budget) (io.Reader, func(), error) {
 	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
 	switch enc {
 	case "", "identity":
@@ -96,14 +104,73 @@ func decodedBody(r *http.Request) (io.Reader, func(), error) {
 		}
 		return zr, func() { _ = zr.Close() }, nil
 	case "zstd":
+		br := bufio.NewReaderSize(r.Body, 4096)
+		head, _ := br.Peek(zstdMaxHeader)
+		window, err := zstdWindow(head)
+		if err != nil {
+			return nil, nil, errBadEncoding{fmt.Errorf("cannot read zstd body: %w", err)}
+		}
+		if window > MaxZstdWindow {
+			return nil, nil, errBadEncoding{fmt.Errorf("cannot read zstd body: its frame declares a %d-byte window; the limit is %d (compress with a smaller window, e.g. zstd --long=23 or less)", window, MaxZstdWindow)}
+		}
+		if err := b.take(max(window, 128<<10)); err != nil {
+			return nil, nil, err
+		}
 		d := zstdPool.Get().(*zstd.Decoder)
-		if err := d.Reset(r.Body); err != nil {
+		if err := d.Reset(br); err != nil {
 			zstdPool.Put(d)
 			return nil, nil, errBadEncoding{fmt.Errorf("cannot read zstd body: %w", err)}
 		}
 		return d, func() { _ = d.Reset(nil); zstdPool.Put(d) }, nil
 	}
 	return nil, nil, errUnsupportedEncoding{enc}
+}
+
+// zstdMaxHeader is the longest zstd frame header: magic number, frame
+// header descriptor, window descriptor, dictionary id, content size.
+const zstdMaxHeader = 4 + 1 + 1 + 4 + 8
+
+// zstdWindow returns the window size the first frame of a zstd stream
+// declares (RFC 8878 section 3.1.1.1): its window descriptor, or its content
+// size for a single-segment frame. Skippable frames declare none (0).
+func zstdWindow(h []byte) (int64, error) {
+	if len(h) < 4 {
+		return 0, errors.New("truncated frame header")
+	}
+	magic := uint32(h[0]) | uint32(h[1])<<8 | uint32(h[2])<<16 | uint32(h[3])<<24
+	if magic&0xFFFFFFF0 == 0x184D2A50 {
+		return 0, nil
+	}
+	if magic != 0xFD2FB528 {
+		return 0, errors.New("not a zstd frame")
+	}
+	if len(h) < 6 {
+		return 0, errors.New("truncated frame header")
+	}
+	fhd := h[4]
+	single := fhd&0x20 != 0
+	if !single {
+		wd := h[5]
+		base := int64(1) << (10 + wd>>3)
+		return base + base/8*int64(wd&7), nil
+	}
+	didSize := []int{0, 1, 2, 4}[fhd&3]
+	fcsSize := []int{1, 2, 4, 8}[fhd>>6]
+	off := 5 + didSize
+	if len(h) < off+fcsSize {
+		return 0, errors.New("truncated frame header")
+	}
+	var fcs uint64
+	for i := fcsSize - 1; i >= 0; i-- {
+		fcs = fcs<<8 | uint64(h[off+i])
+	}
+	if fcsSize == 2 {
+		fcs += 256
+	}
+	if fcs > 1<<40 {
+		return 1 << 40, nil
+	}
+	return int64(fcs), nil
 }
 
 type errBadEncoding struct{ err error }

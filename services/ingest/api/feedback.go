@@ -127,14 +127,13 @@ func (h *Handler) readFeedback(c *gin.Context) ([]byte, bool) {
 		apierr.Abort(c, http.StatusUnsupportedMediaType, apierr.CodeUnsupported, "send feedback as application/json")
 		return nil, false
 	}
-	body, done, err := decodedBody(c.Request)
-	if err != nil {
-		apierr.Abort(c, http.StatusUnsupportedMediaType, apierr.CodeUnsupported, err.Error())
+	b := &budget{h: h}
+	defer b.releaseAll()
+	body, done, ok := h.openBody(c, b)
+	if !ok {
 		return nil, false
 	}
 	defer done()
-	b := &budget{h: h}
-	defer b.releaseAll()
 	raw, err := b.readAll(body, maxFeedbackBody, -1)
 	if err != nil {
 		h.bodyError(c, err)
@@ -152,7 +151,7 @@ func (h *Handler) newFeedback(p tenant.Principal, id string) feedback.Feedback {
 		f.ID = logevent.NewID()
 	}
 	// A feedback id made by ingest carries its creation time, so every
-	// version of it lands in the same partition and replaces the previous one.
+	// version of it lands in the same partition and expires with the first.
 	if t, ok := logevent.IDTime(f.ID); ok {
 		f.CreatedAt = t
 	}

@@ -141,6 +141,13 @@ func (h *Handler) prepare(it *item, p tenant.Principal, rc *reqContext) prepared
 	if rc.dnt || e.IsTracked == 0 {
 		e.DropBodies()
 	}
+	n, err := h.o.Redactor.Event(e)
+	if err != nil {
+		return prepared{id: e.ID, errs: []logevent.FieldError{{Field: "headers", Reason: "must be a JSON object: " + err.Error()}}}
+	}
+	if n > 0 {
+		h.m.redacted.Add(float64(n))
+	}
 	b, errs, err := e.ValidateEncode(h.o.Limits, &it.checks)
 	if errs != nil {
 		return prepared{id: e.ID, errs: errs}
@@ -176,19 +183,13 @@ func (h *Handler) postLogs(c *gin.Context) {
 		return
 	}
 	c.Header(HeaderTraceID, rc.traceID)
-	body, done, err := decodedBody(c.Request)
-	if err != nil {
-		var ue errUnsupportedEncoding
-		if errors.As(err, &ue) {
-			apierr.Abort(c, http.StatusUnsupportedMediaType, apierr.CodeUnsupported, err.Error())
-		} else {
-			apierr.Abort(c, http.StatusBadRequest, apierr.CodeInvalid, err.Error())
-		}
+	b := &budget{h: h}
+	defer b.releaseAll()
+	body, done, ok := h.openBody(c, b)
+	if !ok {
 		return
 	}
 	defer done()
-	b := &budget{h: h}
-	defer b.releaseAll()
 	if kind == kindNDJSON {
 		h.stream(c, p, &rc, body, b)
 		return
@@ -351,6 +352,23 @@ func abortFields(c *gin.Context, status int, code, msg string, fields []logevent
 	c.AbortWithStatusJSON(status, b)
 }
 
+// openBody returns the request body after its Content-Encoding, holding the
+// decoder's memory in b; on an error it answers the request (415, 400 or 503)
+// and ok is false.
+func (h *Handler) openBody(c *gin.Context, b *budget) (body io.Reader, done func(), ok bool) {
+	body, done, err := decodedBody(c.Request, b)
+	if err != nil {
+		var ue errUnsupportedEncoding
+		if errors.As(err, &ue) {
+			apierr.Abort(c, http.StatusUnsupportedMediaType, apierr.CodeUnsupported, err.Error())
+		} else {
+			h.bodyError(c, err)
+		}
+		return nil, nil, false
+	}
+	return body, done, true
+}
+
 func (h *Handler) bodyError(c *gin.Context, err error) {
 	var tl errTooLarge
 	switch {
@@ -448,6 +466,16 @@ func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, bod
 				return
 			}
 			c.AbortWithStatusJSON(http.StatusBadRequest, finishStream(&res))
+			return
+		}
+		if line == h.o.MaxStreamLines {
+			if !flush() {
+				return
+			}
+			h.m.rejected.WithLabelValues(reasonTooLarge).Inc()
+			res.Error = &apierr.Detail{Code: apierr.CodeTooLarge, Message: fmt.Sprintf(
+				"the stream holds more than %d lines; the first %d were processed (see accepted and log_ids): send the rest in another request", line, line)}
+			c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, finishStream(&res))
 			return
 		}
 		line++

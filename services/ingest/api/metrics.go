@@ -24,6 +24,7 @@ type metrics struct {
 	shed      prometheus.Counter
 	requests  *prometheus.CounterVec
 	reqEvents prometheus.Histogram
+	redacted  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,13 +43,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests answered 503 because the in-flight request or byte budget was exhausted."}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logpipe_ingest_http_requests_total",
 			Help: "API requests by route and status code."}, []string{"route", "code"}),
+		redacted: prometheus.NewCounter(prometheus.CounterOpts{Name: "logpipe_ingest_redacted_values_total",
+			Help: "Credential values (headers, URL query parameters) replaced by [REDACTED] before events left ingest."}),
 		reqEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "logpipe_ingest_request_events",
 			Help: "Events per POST /v1/logs request.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
 	}
 	for _, r := range []string{reasonInvalid, reasonTooLarge, reasonQuota, reasonUnavailable, reasonOverloaded} {
 		m.rejected.WithLabelValues(r)
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.feedback, m.bytesIn, m.inflight, m.shed, m.requests, m.reqEvents} {
+	for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.feedback, m.bytesIn, m.inflight, m.shed, m.requests, m.reqEvents, m.redacted} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}

@@ -75,6 +75,9 @@ func (f *Feedback) Validate() []logevent.FieldError {
 	if !logevent.IDPattern.MatchString(f.ID) {
 		add("id", "must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
 	}
+	if f.OrganisationID == "" {
+		add("organisation_id", "is required")
+	}
 	if f.WorkspaceID == "" {
 		add("workspace_id", "is required")
 	}

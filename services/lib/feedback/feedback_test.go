@@ -6,7 +6,7 @@ import (
 )
 
 func TestRoundTripAndValidate(t *testing.T) {
-	f := Feedback{ID: "fb-1", WorkspaceID: "ws", TraceID: "tr", Value: -3, Weight: 0.5, CreatedAt: 5, UpdatedAt: 6,
+	f := Feedback{ID: "fb-1", OrganisationID: "org", WorkspaceID: "ws", TraceID: "tr", Value: -3, Weight: 0.5, CreatedAt: 5, UpdatedAt: 6,
 		MetadataKey: []string{"k"}, MetadataValue: []string{"v"}}
 	b, err := Encode(&f)
 	if err != nil {

@@ -268,3 +268,13 @@ func (r *RawJSON) Scan(src any) error {
 	}
 	return nil
 }
+
+// Redacted replaces the value of a credential (a header such as
+// authorization, a key in a URL's query string) that ingest removed before
+// the event left it.
+const Redacted = "[REDACTED]"
+
+// LogIDsTable records, per tenant, the first created_at and retention tier
+// written for each log id that carries no time of its own, so copies of such
+// a log share one ordering key (see the consumer's sink).
+const LogIDsTable = "log_ids"

@@ -86,6 +86,12 @@ func split(sql string) []string {
 // Apply runs every migration of variant not yet recorded in schema_migrations
 // of conn's database.
 func Apply(ctx context.Context, conn driver.Conn, variant string, log *slog.Logger) error {
+	return ApplyUpTo(ctx, conn, variant, 0, log)
+}
+
+// ApplyUpTo is Apply stopping after version last (0: no limit), which
+// upgrade tests use to build a database as an older release left it.
+func ApplyUpTo(ctx context.Context, conn driver.Conn, variant string, last int, log *slog.Logger) error {
 	ms, err := Load(variant)
 	if err != nil {
 		return err
@@ -112,7 +118,7 @@ func Apply(ctx context.Context, conn driver.Conn, variant string, log *slog.Logg
 		return fmt.Errorf("read schema_migrations: %w", err)
 	}
 	for _, m := range ms {
-		if applied[m.Version] {
+		if applied[m.Version] || (last > 0 && m.Version > last) {
 			continue
 		}
 		for i, s := range m.Statements {

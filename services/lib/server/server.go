@@ -96,7 +96,20 @@ type ServeOptions struct {
 	ShutdownDelay time.Duration
 	// DrainTimeout bounds waiting for in-flight requests (default 30s).
 	DrainTimeout time.Duration
+	// ReadTimeout bounds reading one whole request, body included, against
+	// clients that trickle bytes (default 2m).
+	ReadTimeout time.Duration
 }
+
+// Bounds every server applies against slow or hostile clients: the request
+// line and headers must arrive within ReadHeaderTimeout and fit in
+// MaxHeaderBytes (larger ones are answered 431); an idle keep-alive
+// connection is closed after IdleTimeout.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	MaxHeaderBytes    = 64 << 10
+	IdleTimeout       = 2 * time.Minute
+)
 
 // Serve serves handler on ln until ctx ends, then drains: readiness turns
 // 503, ShutdownDelay passes, in-flight requests finish (up to DrainTimeout).
@@ -104,7 +117,11 @@ func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, handler http.
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout = 30 * time.Second
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 2 * time.Minute
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: o.ReadTimeout,
+		MaxHeaderBytes: MaxHeaderBytes, IdleTimeout: IdleTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())

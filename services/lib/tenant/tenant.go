@@ -58,7 +58,7 @@ type Limits struct {
 // organisation does not configure one.
 const DefaultEnterpriseRetentionDays = 365
 
-// Limits returns the plan's limits (DESIGN.md §4).
+// Limits returns the plan's limits.
 func (p Plan) Limits() Limits {
 	switch p {
 	case PlanDeveloper:
@@ -112,9 +112,10 @@ type Key struct {
 
 // VirtualKey is a provider virtual key of a workspace; archived ones cannot be replayed.
 type VirtualKey struct {
-	WorkspaceID string `json:"workspace_id"`
-	Slug        string `json:"slug"`
-	Archived    bool   `json:"archived"`
+	OrganisationID string `json:"organisation_id"`
+	WorkspaceID    string `json:"workspace_id"`
+	Slug           string `json:"slug"`
+	Archived       bool   `json:"archived"`
 }
 
 // Hash returns the stored form of a plaintext API key.
@@ -125,7 +126,7 @@ func Hash(apiKey string) string {
 
 type snapshot struct {
 	byHash   map[string]Principal
-	archived map[[2]string]bool
+	archived map[[3]string]bool
 }
 
 // Registry resolves API keys. It is safe for concurrent use.
@@ -162,7 +163,7 @@ func build(f File) (snapshot, error) {
 		}
 		orgs[o.ID] = o
 	}
-	s := snapshot{byHash: map[string]Principal{}, archived: map[[2]string]bool{}}
+	s := snapshot{byHash: map[string]Principal{}, archived: map[[3]string]bool{}}
 	for _, k := range f.Keys {
 		o, ok := orgs[k.OrganisationID]
 		if !ok {
@@ -182,8 +183,11 @@ func build(f File) (snapshot, error) {
 			Role: k.Role, Plan: o.Plan, RetentionDays: ret}
 	}
 	for _, v := range f.VirtualKeys {
+		if v.OrganisationID == "" || v.WorkspaceID == "" || v.Slug == "" {
+			return snapshot{}, fmt.Errorf("virtual key %q: organisation_id, workspace_id and slug are required", v.Slug)
+		}
 		if v.Archived {
-			s.archived[[2]string{v.WorkspaceID, v.Slug}] = true
+			s.archived[[3]string{v.OrganisationID, v.WorkspaceID, v.Slug}] = true
 		}
 	}
 	return s, nil
@@ -247,11 +251,12 @@ func (r *Registry) Lookup(apiKey string) (Principal, bool) {
 	return p, ok
 }
 
-// VirtualKeyArchived reports whether workspace's virtual key slug is archived.
-func (r *Registry) VirtualKeyArchived(workspace, slug string) bool {
+// VirtualKeyArchived reports whether the virtual key slug of organisation's
+// workspace is archived.
+func (r *Registry) VirtualKeyArchived(organisation, workspace, slug string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.snap.archived[[2]string{workspace, slug}]
+	return r.snap.archived[[3]string{organisation, workspace, slug}]
 }
 
 // ReadFile parses a registry file; a missing file is an empty registry.

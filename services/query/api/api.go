@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"logpipe/lib/apierr"
+	"logpipe/lib/signing"
 	"logpipe/lib/tenant"
 	"logpipe/query/filter"
 	"logpipe/query/store"
@@ -27,8 +28,10 @@ type Config struct {
 	// PublicURL is the one base URL of the API (share URLs start with it),
 	// e.g. http://127.0.0.1:8000.
 	PublicURL string
-	// SigningKey signs share URLs (HMAC-SHA256).
-	SigningKey []byte
+	// Keys sign share URLs (HMAC-SHA256 with a key id, see package signing).
+	Keys *signing.Keyring
+	// ShareTTL is how long a share URL opens its log (default 30 days).
+	ShareTTL time.Duration
 	// QueryTimeout bounds each request's ClickHouse work (default 30s).
 	QueryTimeout time.Duration
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -23,6 +24,7 @@ import (
 	"logpipe/lib/feedback"
 	"logpipe/lib/logevent"
 	"logpipe/lib/server"
+	"logpipe/lib/signing"
 	"logpipe/lib/tenant"
 	"logpipe/lib/testenv"
 	"logpipe/query/store"
@@ -36,11 +38,12 @@ type world struct {
 	logs    []logevent.Event    // workspace A's distinct logs within retention
 	expired []logevent.Event    // workspace A's logs past retention
 	other   []logevent.Event    // workspace B (same organisation), C (another one)
+	twin    []logevent.Event    // org2's own workspace "wsa": A's workspace name, log ids and trace ids
 	fb      []feedback.Feedback // latest version of each of A's feedbacks
-	keys    map[string]string   // "a", "b", "c" → plaintext API key
+	keys    map[string]string   // "a", "b", "c", "twin" → plaintext API key
 }
 
-const signingKey = "test-signing-key"
+const signingKeys = "k1:test-signing-key-0123"
 
 func insertLogs(t *testing.T, conn driver.Conn, evs []logevent.Event) {
 	t.Helper()
@@ -162,7 +165,15 @@ func newWorld(t *testing.T) *world {
 		w.other = append(w.other, randomEvent(r, "wsb", "org1", w.now.Add(-time.Duration(i)*time.Hour), i, fmt.Sprintf("tr-b%d", i), models[1]))
 		w.other = append(w.other, randomEvent(r, "wsc", "org2", w.now.Add(-time.Duration(i)*time.Hour), i, fmt.Sprintf("tr-%d", i), models[2]))
 	}
-	insertLogs(t, conn, append(append(append([]logevent.Event{}, w.logs...), w.expired...), w.other...))
+	// Another organisation's workspace of the same name, with A's first log
+	// ids and trace ids on logs of its own: nothing of it may reach A's keys,
+	// and nothing of A may reach its key.
+	for i := 0; i < 30; i++ {
+		e := randomEvent(r, "wsa", "org2", w.logs[i].CreatedAt.Time().Add(time.Second), i, w.logs[i].TraceID, [2]string{"evil", "evil-model"})
+		e.Cost, e.User = 999, "mallory"
+		w.twin = append(w.twin, e)
+	}
+	insertLogs(t, conn, append(append(append(append([]logevent.Event{}, w.logs...), w.expired...), w.other...), w.twin...))
 	// Redeliveries: a third of A's logs again, some a third time, in other parts.
 	insertLogs(t, conn, w.logs[:200])
 	insertLogs(t, conn, w.logs[100:150])
@@ -188,15 +199,17 @@ func newWorld(t *testing.T) *world {
 		w.fb = append(w.fb, f)
 	}
 	// feedback of workspace B on a trace id that also exists in A: never counted for A
+	versions = append(versions, feedback.Feedback{ID: "fb-twin", OrganisationID: "org2", WorkspaceID: "wsa", TraceID: w.logs[0].TraceID,
+		Value: -10, Weight: 1, CreatedAt: w.logs[0].CreatedAt, UpdatedAt: w.logs[0].CreatedAt, RetentionDays: 30})
 	versions = append(versions, feedback.Feedback{ID: "fb-b", OrganisationID: "org1", WorkspaceID: "wsb", TraceID: w.logs[0].TraceID,
 		Value: 10, Weight: 1, CreatedAt: w.logs[0].CreatedAt, UpdatedAt: w.logs[0].CreatedAt, RetentionDays: 30})
 	insertFeedback(t, conn, versions)
 
 	keysFile := tenant.File{
 		Organisations: []tenant.Organisation{{ID: "org1", Plan: tenant.PlanProduction}, {ID: "org2", Plan: tenant.PlanProduction}},
-		VirtualKeys:   []tenant.VirtualKey{{WorkspaceID: "wsa", Slug: "vk-old", Archived: true}},
+		VirtualKeys:   []tenant.VirtualKey{{OrganisationID: "org1", WorkspaceID: "wsa", Slug: "vk-old", Archived: true}},
 	}
-	for name, ws := range map[string][2]string{"a": {"org1", "wsa"}, "b": {"org1", "wsb"}, "c": {"org2", "wsc"}} {
+	for name, ws := range map[string][2]string{"a": {"org1", "wsa"}, "b": {"org1", "wsb"}, "c": {"org2", "wsc"}, "twin": {"org2", "wsa"}} {
 		plain, k := tenant.NewKey(ws[0], ws[1], tenant.RoleMember)
 		keysFile.Keys = append(keysFile.Keys, k)
 		w.keys[name] = plain
@@ -213,7 +226,11 @@ func newWorld(t *testing.T) *world {
 func newEngine(st *store.Store, reg *tenant.Registry) *gin.Engine {
 	metrics := server.NewRegistry()
 	engine, _ := server.NewEngine(testenv.Logger(), metrics, nil)
-	h := New(st, reg, Config{PublicURL: "http://public.example:8000", SigningKey: []byte(signingKey)}, testenv.Logger(), metrics)
+	keys, err := signing.Parse(signingKeys)
+	if err != nil {
+		panic(err)
+	}
+	h := New(st, reg, Config{PublicURL: "http://public.example:8000", Keys: keys, ShareTTL: time.Hour}, testenv.Logger(), metrics)
 	engine.Use(h.Instrument())
 	h.Register(engine.Group("/", tenant.Authenticate(reg)))
 	return engine
@@ -483,7 +500,7 @@ func TestDetailReplayFeedbackAndShare(t *testing.T) {
 		t.Fatalf("share URL %q", shareURL)
 	}
 	path := strings.TrimPrefix(shareURL, prefix)
-	for key, want := range map[string]int{"a": 200, "b": 200, "c": 404} {
+	for key, want := range map[string]int{"a": 200, "b": 200, "c": 404, "twin": 404} {
 		var d map[string]any
 		if code := w.get(key, path, &d); code != want {
 			t.Errorf("key %s opening the share URL: status %d; want %d", key, code, want)
@@ -491,9 +508,19 @@ func TestDetailReplayFeedbackAndShare(t *testing.T) {
 			t.Errorf("share URL opened %v; want %s", d["id"], w.logs[199].ID)
 		}
 	}
-	tampered := strings.Replace(path, "d3NhL", "d3NiL", 1) // another workspace in the payload
-	if code := w.get("b", tampered, nil); code != 404 {
-		t.Errorf("tampered share URL: status %d; want 404", code)
+	// The payload names another tenant (org2's "wsa"), the signature is A's.
+	token := strings.TrimPrefix(path, "/v1/logs/shared/")
+	p64, sig, _ := strings.Cut(token, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(p64)
+	forged := strings.Replace(string(payload), "org1", "org2", 1)
+	if forged == string(payload) {
+		t.Fatalf("share payload %q names no organisation", payload)
+	}
+	tampered := "/v1/logs/shared/" + base64.RawURLEncoding.EncodeToString([]byte(forged)) + "." + sig
+	for _, key := range []string{"b", "twin"} {
+		if code := w.get(key, tampered, nil); code != 404 {
+			t.Errorf("tampered share URL with key %s: status %d; want 404", key, code)
+		}
 	}
 }
 
@@ -550,6 +577,77 @@ func TestClickHouseDownIs503(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 			t.Errorf("%s with ClickHouse down: status %d; want 503 with Retry-After", path, resp.StatusCode)
+		}
+	}
+}
+
+// Two organisations with a workspace of the same name and colliding log and
+// trace ids: every read of one returns its own rows only — listing, total,
+// detail, feedback on a trace, graphs, groups, the cache summary.
+func TestOrganisationsWithCollidingWorkspaceAndIDs(t *testing.T) {
+	w := newWorld(t)
+	from := url.QueryEscape(w.now.Add(-80 * time.Hour).Format(time.RFC3339))
+	to := url.QueryEscape(w.now.Add(time.Minute).Format(time.RFC3339))
+	rng := "time_of_generation_min=" + from + "&time_of_generation_max=" + to
+
+	var list struct {
+		Total uint64           `json:"total"`
+		Data  []map[string]any `json:"data"`
+	}
+	if code := w.get("twin", "/v1/logs?page_size=500", &list); code != 200 {
+		t.Fatalf("twin listing: status %d", code)
+	}
+	if list.Total != uint64(len(w.twin)) || len(list.Data) != len(w.twin) {
+		t.Fatalf("twin listing: total %d, %d rows; want %d", list.Total, len(list.Data), len(w.twin))
+	}
+	for _, d := range list.Data {
+		if d["ai_model"] != "evil-model" {
+			t.Fatalf("twin listing holds another organisation's log: %v", d)
+		}
+	}
+	// The same id opens each organisation's own log.
+	for key, model := range map[string]string{"a": w.logs[0].AIModel, "twin": "evil-model"} {
+		var d map[string]any
+		if code := w.get(key, "/v1/logs/"+w.logs[0].ID, &d); code != 200 || d["ai_model"] != model {
+			t.Fatalf("key %s opening %s: status %d, model %v; want 200, %s", key, w.logs[0].ID, code, d["ai_model"], model)
+		}
+		for _, f := range d["feedback"].([]any) {
+			id := f.(map[string]any)["id"]
+			if (key == "twin") != (id == "fb-twin") {
+				t.Errorf("key %s sees feedback %v on trace %s", key, id, w.logs[0].TraceID)
+			}
+		}
+	}
+	// A log only the other organisation has is a 404.
+	if code := w.get("twin", "/v1/logs/"+w.logs[100].ID, nil); code != 404 {
+		t.Errorf("twin opening org1's log %s: status %d; want 404", w.logs[100].ID, code)
+	}
+	var g struct {
+		Summary map[string]any `json:"summary"`
+	}
+	if code := w.get("twin", "/v1/analytics/graphs/requests?"+rng, &g); code != 200 {
+		t.Fatalf("twin requests graph: status %d", code)
+	}
+	if got := g.Summary["total"]; got != float64(len(w.twin)) {
+		t.Errorf("twin requests graph total %v; want %d", got, len(w.twin))
+	}
+	var groups struct {
+		Data []map[string]any `json:"data"`
+	}
+	if code := w.get("twin", "/v1/analytics/groups/users?"+rng, &groups); code != 200 {
+		t.Fatalf("twin users group: status %d", code)
+	}
+	for _, d := range groups.Data {
+		if d["user"] != "mallory" {
+			t.Errorf("twin users group holds %v", d)
+		}
+	}
+	if code := w.get("a", "/v1/analytics/groups/users?"+rng, &groups); code != 200 {
+		t.Fatalf("users group: status %d", code)
+	}
+	for _, d := range groups.Data {
+		if d["user"] == "mallory" {
+			t.Errorf("org1's users group holds org2's user: %v", d)
 		}
 	}
 }

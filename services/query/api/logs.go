@@ -1,12 +1,11 @@
 package api
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -134,12 +133,14 @@ type Replay struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
-// replay applies DESIGN.md §2's three rules.
+// replay applies the product's three rules: only chat/completions,
+// completions and embeddings can be replayed, not with an archived virtual
+// key, and not a log of a prompt template called inside a config target.
 func (h *Handlers) replay(e *logevent.Event) Replay {
 	switch {
 	case !slices.Contains(logevent.ReplayableEndpoints, e.EndpointType):
 		return Replay{Reason: "endpoint " + quote(e.EndpointType) + " cannot be replayed; only " + strings.Join(logevent.ReplayableEndpoints, ", ") + " can"}
-	case e.VirtualKey != "" && h.keys.VirtualKeyArchived(e.WorkspaceID, e.VirtualKey):
+	case e.VirtualKey != "" && h.keys.VirtualKeyArchived(e.OrganisationID, e.WorkspaceID, e.VirtualKey):
 		return Replay{Reason: "virtual key " + quote(e.VirtualKey) + " is archived"}
 	case e.PromptInConfig == 1:
 		return Replay{Reason: "the log came from a prompt template called inside a config target"}
@@ -206,35 +207,46 @@ func (h *Handlers) answerLog(c *gin.Context, sc store.Scope, id string) {
 	c.JSON(http.StatusOK, m)
 }
 
-// Share URLs: {PublicURL}/v1/logs/shared/{token}, where the token carries the
-// log's organisation, workspace and id and an HMAC-SHA256 of them under the
-// signing key. It opens the log for any key of the same organisation
-// (SharedScope) and is a 404 for everyone else.
+// Share URLs: {PublicURL}/v1/logs/shared/{token}. The token carries the
+// log's organisation, workspace and id, an expiry (Config.ShareTTL after it
+// was minted) and the id of the signing key, and ends with an HMAC-SHA256 of
+// all of them (package signing). It opens the log for any key of the same
+// organisation (SharedScope) until it expires, and is a 404 for everyone
+// else. Rotating the signing key keeps tokens minted before valid as long as
+// the previous key stays in the keyring.
+const sharePurpose = "logpipe share v2"
+
 func (h *Handlers) shareURL(e *logevent.Event) string {
-	payload := e.OrganisationID + "\x00" + e.WorkspaceID + "\x00" + e.ID
+	exp := strconv.FormatInt(h.now().Add(h.cfg.ShareTTL).Unix(), 10)
+	kid, mac := h.cfg.Keys.Sign(sharePurpose, e.OrganisationID, e.WorkspaceID, e.ID, exp)
+	payload := strings.Join([]string{kid, e.OrganisationID, e.WorkspaceID, e.ID, exp}, "\x00")
 	return strings.TrimRight(h.cfg.PublicURL, "/") + "/v1/logs/shared/" +
-		base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(h.mac(payload))
+		base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + base64.RawURLEncoding.EncodeToString(mac)
 }
 
-func (h *Handlers) mac(payload string) []byte {
-	m := hmac.New(sha256.New, h.cfg.SigningKey)
-	m.Write([]byte("logpipe share v1\x00" + payload))
-	return m.Sum(nil)
-}
-
+// verifyShare returns what a share token grants, if its signature verifies
+// under a key of the keyring and it has not expired.
 func (h *Handlers) verifyShare(token string) (org, ws, id string, ok bool) {
 	p64, s64, found := strings.Cut(token, ".")
 	if !found {
 		return "", "", "", false
 	}
 	payload, err1 := base64.RawURLEncoding.DecodeString(p64)
-	sig, err2 := base64.RawURLEncoding.DecodeString(s64)
-	if err1 != nil || err2 != nil || !hmac.Equal(sig, h.mac(string(payload))) {
+	mac, err2 := base64.RawURLEncoding.DecodeString(s64)
+	if err1 != nil || err2 != nil {
 		return "", "", "", false
 	}
 	parts := strings.Split(string(payload), "\x00")
-	if len(parts) != 3 || !logevent.IDPattern.MatchString(parts[2]) {
+	if len(parts) != 5 || !logevent.IDPattern.MatchString(parts[3]) {
 		return "", "", "", false
 	}
-	return parts[0], parts[1], parts[2], true
+	kid, org, ws, id, exp := parts[0], parts[1], parts[2], parts[3], parts[4]
+	if !h.cfg.Keys.Verify(kid, mac, sharePurpose, org, ws, id, exp) {
+		return "", "", "", false
+	}
+	expires, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || h.now().Unix() >= expires {
+		return "", "", "", false
+	}
+	return org, ws, id, true
 }

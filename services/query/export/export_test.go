@@ -26,6 +26,7 @@ import (
 	"logpipe/lib/logevent"
 	"logpipe/lib/openapicheck"
 	"logpipe/lib/server"
+	"logpipe/lib/signing"
 	"logpipe/lib/tenant"
 	"logpipe/lib/testenv"
 )
@@ -46,6 +47,25 @@ type world struct {
 const wsA, wsB = "ws-a", "ws-b"
 
 // keyring makes a key registry with a key of every kind, by name.
+// testKeys is the signing keyring of the tests' services.
+func testKeys(t *testing.T) *signing.Keyring {
+	t.Helper()
+	k, err := signing.Parse("test:test-signing-key-0123456789")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustScope(t *testing.T, org, ws string) tenant.Scope {
+	t.Helper()
+	sc, err := tenant.ScopeOf(org, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
 func keyring(t *testing.T) (*tenant.Registry, map[string]string) {
 	t.Helper()
 	keys := map[string]string{}
@@ -81,7 +101,8 @@ func newWorld(t *testing.T, conn driver.Conn, dir string, prev *world, tweak fun
 	reg := w.reg
 	var err error
 	cfg := Defaults()
-	cfg.Dir, cfg.SigningKey, cfg.Lease, cfg.WindowRows, cfg.BlockRows = dir, "test-signing-key-0123456789", 2*time.Second, 700, 256
+	cfg.Dir, cfg.Lease, cfg.WindowRows, cfg.BlockRows = dir, 2*time.Second, 700, 256
+	cfg.Keys = testKeys(t)
 	var hook func(*Service)
 	if tweak != nil {
 		hook = func(s *Service) { tweak(&cfg, s) }
@@ -541,7 +562,7 @@ func TestExportSignedURL(t *testing.T) {
 	q := u.Query()
 	exp, _ := time.Parse(time.RFC3339, "2000-01-01T00:00:00Z")
 	expired := *u
-	expired.RawQuery = w.svc.signer.Sign(wsA, c.ID, exp).Encode()
+	expired.RawQuery = w.svc.signer.Sign(mustScope(t, "org-ent", wsA), c.ID, exp).Encode()
 	for name, bad := range map[string]string{
 		"signature": tamper(paramSignature, strings.Repeat("0", len(q.Get(paramSignature)))),
 		"expiry":    tamper(paramExpires, fmt.Sprint(time.Now().Add(time.Hour).Unix()+1)),
@@ -666,7 +687,7 @@ func TestExportTakesOverSilentOwner(t *testing.T) {
 	w := newWorld(t, conn, t.TempDir(), nil, nil)
 	c := w.create("admin", nil)
 	// a process that died mid-export without releasing the job
-	j, ok, err := w.svc.jobs.Get(context.Background(), wsA, c.ID)
+	j, ok, err := w.svc.jobs.Get(context.Background(), mustScope(t, "org-ent", wsA), c.ID)
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}

@@ -18,7 +18,6 @@ import (
 	"logpipe/lib/logevent"
 	"logpipe/lib/tenant"
 	"logpipe/query/filter"
-	"logpipe/query/store"
 )
 
 // Register adds the export routes: the API under api (behind
@@ -197,14 +196,13 @@ func (s *Service) count(ctx context.Context, j *Job) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	from, args, err := store.From(scope(j, s.now()), f)
+	sc, err := scope(j, s.now())
 	if err != nil {
 		return 0, err
 	}
-	ca := createdAt()
-	q := "SELECT count() FROM " + from + " AND " + ca + " >= ? AND " + ca + " <= ?"
-	var n uint64
-	if err := s.conn.QueryRow(ctx, q, append(args, uint64(j.TimeMin), uint64(j.TimeMax))...).Scan(&n); err != nil {
+	f.Min, f.Max = j.TimeMin, j.TimeMax // the job's range, both inclusive
+	n, err := s.store.Count(ctx, sc, f)
+	if err != nil {
 		return 0, fmt.Errorf("count export logs: %w", err)
 	}
 	return n, nil
@@ -247,10 +245,10 @@ func (s *Service) countAndSave(c *gin.Context, j *Job) {
 	c.JSON(http.StatusOK, gin.H{"id": j.ID, "total": j.TotalRecords, "object": "export"})
 }
 
-// load returns the job named in the path, answering 404 across workspaces.
+// load returns the job named in the path, answering 404 across tenants.
 func (s *Service) load(c *gin.Context) (Job, bool) {
 	p := tenant.From(c)
-	j, ok, err := s.jobs.Get(c.Request.Context(), p.WorkspaceID, c.Param("id"))
+	j, ok, err := s.jobs.Get(c.Request.Context(), p.Scope(), c.Param("id"))
 	if err != nil {
 		s.unavailable(c, err)
 		return j, false
@@ -268,7 +266,7 @@ func (s *Service) list(c *gin.Context) {
 		apierr.Abort(c, http.StatusNotFound, apierr.CodeNotFound, "no such workspace: "+ws)
 		return
 	}
-	js, err := s.jobs.List(c.Request.Context(), p.WorkspaceID)
+	js, err := s.jobs.List(c.Request.Context(), p.Scope())
 	if err != nil {
 		s.unavailable(c, err)
 		return
@@ -381,7 +379,7 @@ func (s *Service) download(c *gin.Context) {
 		return
 	}
 	exp := s.now().Add(s.cfg.URLTTL)
-	u := s.cfg.PublicURL + strings.Replace(FilePath, ":id", j.ID, 1) + "?" + s.signer.Sign(j.WorkspaceID, j.ID, exp).Encode()
+	u := s.cfg.PublicURL + strings.Replace(FilePath, ":id", j.ID, 1) + "?" + s.signer.Sign(j.Tenant(), j.ID, exp).Encode()
 	c.JSON(http.StatusOK, gin.H{"signed_url": u, "expires_at": logevent.MillisOf(exp)})
 }
 
@@ -389,12 +387,12 @@ func (s *Service) download(c *gin.Context) {
 // Range support (http.ServeContent) so an interrupted download resumes.
 func (s *Service) file(c *gin.Context) {
 	id := c.Param("id")
-	ws, err := s.signer.Verify(id, c.Request.URL.Query(), s.now())
+	t, err := s.signer.Verify(id, c.Request.URL.Query(), s.now())
 	if err != nil {
 		apierr.Abort(c, http.StatusForbidden, apierr.CodeForbidden, err.Error())
 		return
 	}
-	j, ok, err := s.jobs.Get(c.Request.Context(), ws, id)
+	j, ok, err := s.jobs.Get(c.Request.Context(), t, id)
 	if err != nil {
 		s.unavailable(c, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"logpipe/lib/logevent"
+	"logpipe/lib/tenant"
 )
 
 // Statuses of an export job, spelled as the product does.
@@ -198,21 +199,31 @@ func (s *Jobs) query(ctx context.Context, where string, args ...any) ([]Job, err
 	return out, nil
 }
 
-// Get returns workspace's job id; ok is false when there is none.
-func (s *Jobs) Get(ctx context.Context, workspace, id string) (Job, bool, error) {
-	js, err := s.query(ctx, "workspace_id = ? AND id = ?", workspace, id)
+// Get returns tenant t's job id; ok is false when t has none (another
+// tenant's job included).
+func (s *Jobs) Get(ctx context.Context, t tenant.Scope, id string) (Job, bool, error) {
+	if !t.Valid() {
+		return Job{}, false, tenant.ErrNoScope
+	}
+	w, args := t.Where()
+	js, err := s.query(ctx, w+" AND id = ?", append(args, id)...)
 	if err != nil || len(js) == 0 {
 		return Job{}, false, err
 	}
 	return js[0], true, nil
 }
 
-// List returns workspace's jobs, newest first.
-func (s *Jobs) List(ctx context.Context, workspace string) ([]Job, error) {
-	return s.query(ctx, "workspace_id = ?", workspace)
+// List returns tenant t's jobs, newest first.
+func (s *Jobs) List(ctx context.Context, t tenant.Scope) ([]Job, error) {
+	if !t.Valid() {
+		return nil, tenant.ErrNoScope
+	}
+	w, args := t.Where()
+	return s.query(ctx, w, args...)
 }
 
-// InProgress returns every in_progress job of every workspace.
+// InProgress returns every in_progress job of every tenant (for the
+// process-wide runner, which then reads each job's logs in its own tenant).
 func (s *Jobs) InProgress(ctx context.Context) ([]Job, error) {
 	return s.query(ctx, "status = ?", StatusInProgress)
 }

@@ -11,7 +11,20 @@ import (
 	"time"
 
 	"logpipe/lib/logevent"
+	"logpipe/lib/signing"
 )
+
+// orgOf is the organisation of the tests' workspaces (see keyring): wsA and
+// wsB belong to org-ent, ws-dev to org-dev, ws-prod to org-prod.
+func orgOf(ws string) string {
+	switch ws {
+	case "ws-dev":
+		return "org-dev"
+	case "ws-prod":
+		return "org-prod"
+	}
+	return "org-ent"
+}
 
 // variedEvent returns a valid event of workspace ws exercising what an export
 // must carry unchanged: DO NOT TRACK, unicode and escapes, large and
@@ -19,7 +32,7 @@ import (
 func variedEvent(r *rand.Rand, ws string, at time.Time, i int) logevent.Event {
 	e := logevent.New()
 	e.ID = logevent.NewID()
-	e.OrganisationID, e.WorkspaceID = "org-"+ws, ws
+	e.OrganisationID, e.WorkspaceID = orgOf(ws), ws
 	e.CreatedAt = logevent.MillisOf(at)
 	models := []string{"gpt-4o", "claude-3-5-sonnet", "llama-3.1-70b", "mistral-large"}
 	orgs := []string{"openai", "anthropic", "together-ai", "mistral-ai"}
@@ -160,11 +173,13 @@ func TestColumns(t *testing.T) {
 }
 
 func TestSigner(t *testing.T) {
-	s := NewSigner([]byte("0123456789abcdef0123"))
+	old, _ := signing.Parse("k1:0123456789abcdef0123")
+	s := NewSigner(old)
 	now := time.Unix(1_800_000_000, 0)
-	q := s.Sign("ws1", "exp_1", now.Add(time.Minute))
-	if ws, err := s.Verify("exp_1", q, now); err != nil || ws != "ws1" {
-		t.Fatalf("Verify = %q, %v; want ws1, nil", ws, err)
+	acme := mustScope(t, "acme", "ws1")
+	q := s.Sign(acme, "exp_1", now.Add(time.Minute))
+	if got, err := s.Verify("exp_1", q, now); err != nil || got != acme {
+		t.Fatalf("Verify = %v, %v; want %v, nil", got, err, acme)
 	}
 	if _, err := s.Verify("exp_1", q, now.Add(time.Minute)); err != ErrExpired {
 		t.Fatalf("after expiry: got %v; want ErrExpired", err)
@@ -172,8 +187,8 @@ func TestSigner(t *testing.T) {
 	if _, err := s.Verify("exp_2", q, now); err != ErrBadSignature {
 		t.Fatalf("other id: got %v; want ErrBadSignature", err)
 	}
-	for _, k := range []string{paramWorkspace, paramExpires, paramSignature} {
-		tq := s.Sign("ws1", "exp_1", now.Add(time.Minute))
+	for _, k := range []string{paramOrganisation, paramWorkspace, paramKeyID, paramExpires, paramSignature} {
+		tq := s.Sign(acme, "exp_1", now.Add(time.Minute))
 		v := []byte(tq.Get(k))
 		v[len(v)-1] ^= 1
 		tq.Set(k, string(v))
@@ -181,8 +196,15 @@ func TestSigner(t *testing.T) {
 			t.Errorf("tampered %s: got %v; want ErrBadSignature", k, err)
 		}
 	}
-	if _, err := NewSigner([]byte("another key 12345")).Verify("exp_1", q, now); err != ErrBadSignature {
-		t.Fatalf("other key: got %v; want ErrBadSignature", err)
+	// Rotation: a URL signed with the previous key verifies while that key
+	// stays in the keyring, and not after it is removed.
+	rotated, _ := signing.Parse("k2:another key 123456789, k1:0123456789abcdef0123")
+	if _, err := NewSigner(rotated).Verify("exp_1", q, now); err != nil {
+		t.Fatalf("after rotation: got %v; want nil", err)
+	}
+	retired, _ := signing.Parse("k2:another key 123456789")
+	if _, err := NewSigner(retired).Verify("exp_1", q, now); err != ErrBadSignature {
+		t.Fatalf("previous key removed: got %v; want ErrBadSignature", err)
 	}
 }
 

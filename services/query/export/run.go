@@ -54,8 +54,12 @@ func (s *Service) where(j *Job) (string, []any, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("filters: %w", err)
 	}
-	w, args := scope(j, s.now()).Where()
-	fw, fargs := f.Where(j.WorkspaceID)
+	sc, err := scope(j, s.now())
+	if err != nil {
+		return "", nil, err
+	}
+	w, args := sc.Where()
+	fw, fargs := f.Where(sc.Tenant())
 	return w + " AND " + fw, append(args, fargs...), nil
 }
 
@@ -415,7 +419,7 @@ func (s *Service) write(ctx context.Context, j *Job) error {
 // checkpoint records j's progress unless someone else changed the job in the
 // meantime (cancelled it from another process, or took it over).
 func (s *Service) checkpoint(ctx context.Context, j *Job) error {
-	cur, ok, err := s.jobs.Get(ctx, j.WorkspaceID, j.ID)
+	cur, ok, err := s.jobs.Get(ctx, j.Tenant(), j.ID)
 	if err != nil {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)

@@ -31,6 +31,8 @@ import (
 
 	"logpipe/lib/envflag"
 	"logpipe/lib/logevent"
+	"logpipe/lib/signing"
+	"logpipe/query/store"
 )
 
 // Config configures exports. Defaults are set by RegisterFlags and Defaults.
@@ -43,9 +45,9 @@ type Config struct {
 	TTL time.Duration
 	// URLTTL is how long a signed download URL is valid (default 15m).
 	URLTTL time.Duration
-	// SigningKey signs download URLs (shared with share URLs; a random key
-	// per process when empty, so URLs die with the process).
-	SigningKey string
+	// Keys sign download URLs (the query service's keyring, shared with
+	// share links); required.
+	Keys *signing.Keyring
 	// PublicURL is the base URL clients reach the API under (default http://127.0.0.1:8000).
 	PublicURL string
 	// Lease is how long an in_progress job may go without a new version
@@ -69,10 +71,10 @@ func Defaults() Config {
 		PublicURL: "http://127.0.0.1:8000", Lease: 30 * time.Second, WindowRows: 50_000, WindowBytes: 8 << 20, BlockRows: 1024}
 }
 
-// RegisterFlags defines the export flags on fs, filling cfg. The signing key
-// and public URL are shared with share URLs; pass shared=false when main
-// defines those flags itself and copies them into cfg.
-func RegisterFlags(fs *envflag.Set, cfg *Config, shared bool) {
+// RegisterFlags defines the export flags on fs, filling cfg. The signing
+// keys and the public URL are the query service's own settings, which main
+// copies into cfg.
+func RegisterFlags(fs *envflag.Set, cfg *Config) {
 	d := Defaults()
 	fs.String(&cfg.Dir, "export-dir", "LOGPIPE_EXPORT_DIR", d.Dir, "directory of export files")
 	fs.Int(&cfg.Workers, "export-workers", "LOGPIPE_EXPORT_WORKERS", d.Workers, "exports running at once")
@@ -82,10 +84,6 @@ func RegisterFlags(fs *envflag.Set, cfg *Config, shared bool) {
 	fs.Int(&cfg.WindowRows, "export-window-rows", "LOGPIPE_EXPORT_WINDOW_ROWS", d.WindowRows, "most logs per window (one ClickHouse query) of an export")
 	fs.Int(&cfg.WindowBytes, "export-window-bytes", "LOGPIPE_EXPORT_WINDOW_BYTES", d.WindowBytes, "target bytes per window of an export, ordered in memory")
 	fs.Int(&cfg.BlockRows, "export-block-rows", "LOGPIPE_EXPORT_BLOCK_ROWS", d.BlockRows, "ClickHouse max_block_size for export reads")
-	if shared {
-		fs.String(&cfg.SigningKey, "signing-key", "LOGPIPE_SIGNING_KEY", "", "key signing download and share URLs (random per process when empty)")
-		fs.String(&cfg.PublicURL, "public-url", "LOGPIPE_PUBLIC_URL", d.PublicURL, "base URL clients reach the API under")
-	}
 }
 
 // Validate reports the first invalid setting.
@@ -104,8 +102,8 @@ func (c Config) Validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("public url %q: want http(s)://host[:port]", c.PublicURL)
 	}
-	if c.SigningKey != "" && len(c.SigningKey) < 16 {
-		return errors.New("signing key: at least 16 characters")
+	if c.Keys == nil {
+		return errors.New("signing keys: required")
 	}
 	return nil
 }
@@ -144,6 +142,7 @@ type Service struct {
 	log    *slog.Logger
 	m      *metrics
 	signer *Signer
+	store  *store.Store
 	owner  string // this process, in the owner column
 	now    func() time.Time
 
@@ -180,21 +179,13 @@ func New(cfg Config, conn driver.Conn, reg prometheus.Registerer, log *slog.Logg
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create export dir: %w", err)
 	}
-	key := []byte(cfg.SigningKey)
-	if len(key) == 0 {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("make signing key: %w", err)
-		}
-		log.Warn("no signing key configured; download URLs are valid only while this process runs")
-	}
 	host, _ := os.Hostname()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	return &Service{
 		cfg: cfg, conn: conn, jobs: NewJobs(conn), log: log, m: newMetrics(reg),
-		signer: NewSigner(key), owner: host + "-" + hex.EncodeToString(b[:]), now: time.Now,
+		signer: NewSigner(cfg.Keys), store: store.New(conn), owner: host + "-" + hex.EncodeToString(b[:]), now: time.Now,
 		wake: make(chan struct{}, 1), running: map[string]*runningJob{}, checkpointEvery: time.Second,
 	}, nil
 }

@@ -1,31 +1,39 @@
 package export
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"net/url"
 	"strconv"
 	"time"
+
+	"logpipe/lib/signing"
+	"logpipe/lib/tenant"
 )
 
 // Signer makes and checks the short-lived download URLs of export files: an
-// HMAC-SHA256 over the workspace, the job id and the expiry, so the URL
-// needs no API key and cannot be pointed at another file or extended.
+// HMAC-SHA256 (package signing) over the tenant (organisation and
+// workspace), the job id and the expiry, so the URL needs no API key and
+// cannot be pointed at another tenant's or another file, or extended. The
+// URL names the signing key's id, so rotating the key keeps URLs minted
+// before valid for as long as the previous key stays in the keyring.
 type Signer struct {
-	key []byte
+	keys *signing.Keyring
 }
 
-// NewSigner returns a signer with key.
-func NewSigner(key []byte) *Signer { return &Signer{key: key} }
+// NewSigner returns a signer over keys.
+func NewSigner(keys *signing.Keyring) *Signer { return &Signer{keys: keys} }
 
 // Query parameters of a signed download URL.
 const (
-	paramWorkspace = "workspace_id"
-	paramExpires   = "expires"
-	paramSignature = "signature"
+	paramOrganisation = "organisation_id"
+	paramWorkspace    = "workspace_id"
+	paramKeyID        = "key_id"
+	paramExpires      = "expires"
+	paramSignature    = "signature"
 )
+
+const signPurpose = "logpipe export download v2"
 
 // Errors of Verify.
 var (
@@ -33,39 +41,36 @@ var (
 	ErrExpired      = errors.New("the download link has expired: ask GET /v1/logs/exports/{id}/download for a new one")
 )
 
-func (s *Signer) mac(workspace, id string, expires int64) string {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte("logpipe-export\x00" + workspace + "\x00" + id + "\x00" + strconv.FormatInt(expires, 10)))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// Sign returns the query string granting workspace's job id until expires.
-func (s *Signer) Sign(workspace, id string, expires time.Time) url.Values {
-	exp := expires.Unix()
+// Sign returns the query string granting tenant t's job id until expires.
+func (s *Signer) Sign(t tenant.Scope, id string, expires time.Time) url.Values {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	kid, mac := s.keys.Sign(signPurpose, t.OrganisationID(), t.WorkspaceID(), id, exp)
 	return url.Values{
-		paramWorkspace: {workspace},
-		paramExpires:   {strconv.FormatInt(exp, 10)},
-		paramSignature: {s.mac(workspace, id, exp)},
+		paramOrganisation: {t.OrganisationID()},
+		paramWorkspace:    {t.WorkspaceID()},
+		paramKeyID:        {kid},
+		paramExpires:      {exp},
+		paramSignature:    {hex.EncodeToString(mac)},
 	}
 }
 
-// Verify checks q for job id at now and returns the workspace it grants.
-func (s *Signer) Verify(id string, q url.Values, now time.Time) (string, error) {
-	ws := q.Get(paramWorkspace)
-	exp, err := strconv.ParseInt(q.Get(paramExpires), 10, 64)
-	if err != nil || ws == "" {
-		return "", ErrBadSignature
-	}
-	got, err := hex.DecodeString(q.Get(paramSignature))
+// Verify checks q for job id at now and returns the tenant it grants.
+func (s *Signer) Verify(id string, q url.Values, now time.Time) (tenant.Scope, error) {
+	org, ws, exp := q.Get(paramOrganisation), q.Get(paramWorkspace), q.Get(paramExpires)
+	t, err := tenant.ScopeOf(org, ws)
 	if err != nil {
-		return "", ErrBadSignature
+		return tenant.Scope{}, ErrBadSignature
 	}
-	want, _ := hex.DecodeString(s.mac(ws, id, exp))
-	if !hmac.Equal(got, want) {
-		return "", ErrBadSignature
+	expires, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil {
+		return tenant.Scope{}, ErrBadSignature
 	}
-	if now.Unix() >= exp {
-		return "", ErrExpired
+	mac, err := hex.DecodeString(q.Get(paramSignature))
+	if err != nil || !s.keys.Verify(q.Get(paramKeyID), mac, signPurpose, org, ws, id, exp) {
+		return tenant.Scope{}, ErrBadSignature
 	}
-	return ws, nil
+	if now.Unix() >= expires {
+		return tenant.Scope{}, ErrExpired
+	}
+	return t, nil
 }

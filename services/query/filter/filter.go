@@ -1,5 +1,5 @@
 // Package filter parses the filters shared by log listing, analytics and
-// exports (DESIGN.md §3) — from URL query parameters or from a JSON object —
+// exports — from URL query parameters or from a JSON object —
 // into a parameterised SQL WHERE fragment over the logs table. User input
 // never becomes SQL text: every value is a bound argument, list filters get
 // one placeholder per value, and metadata keys must match
@@ -18,6 +18,7 @@ import (
 
 	"logpipe/lib/feedback"
 	"logpipe/lib/logevent"
+	"logpipe/lib/tenant"
 )
 
 // Parameter names of the shared filters (query parameter = JSON key).
@@ -75,9 +76,9 @@ func (f Filter) Empty() bool { return f.Min == 0 && f.Max == 0 && len(f.conds) =
 
 // Where returns the filter as an SQL fragment over the logs table joined by
 // AND (never empty: "1" when there is no condition) and its arguments.
-// workspaceID scopes the feedback subquery of the weighted_feedback filters;
-// callers pass their scope's workspace (store does).
-func (f Filter) Where(workspaceID string) (string, []any) {
+// sc scopes the feedback subquery of the weighted_feedback filters to the
+// tenant whose logs are read (store passes its scope's tenant).
+func (f Filter) Where(sc tenant.Scope) (string, []any) {
 	var parts []string
 	var args []any
 	col := func(name string) string { c, _ := logevent.Lookup(name); return c.Quoted() }
@@ -100,7 +101,7 @@ func (f Filter) Where(workspaceID string) (string, []any) {
 			having = append(having, "avg(v * w) "+c.op+" ?")
 			hargs = append(hargs, c.val)
 		}
-		sub, sargs := LatestFeedbackSQL(workspaceID)
+		sub, sargs := LatestFeedbackSQL(sc)
 		parts = append(parts, col("trace_id")+" IN (SELECT t FROM ("+sub+") WHERE t != '' GROUP BY t HAVING "+strings.Join(having, " AND ")+")")
 		args = append(args, sargs...)
 		args = append(args, hargs...)
@@ -112,12 +113,20 @@ func (f Filter) Where(workspaceID string) (string, []any) {
 }
 
 // LatestFeedbackSQL is a SELECT of the latest version of every feedback of
-// workspaceID, with columns fid (feedback id), t (trace id: the latest
-// non-empty one), v (value), w (weight), c (created_at), u (updated_at).
-func LatestFeedbackSQL(workspaceID string) (string, []any) {
+// tenant sc, with columns fid (feedback id), t (trace id: the latest
+// non-empty one, so an update without a trace id keeps the link), v (value),
+// w (weight), c (created_at), u (updated_at). Every version of a feedback is
+// kept by the table (its ordering key ends with updated_at), so merges never
+// take the trace id away. An invalid scope matches nothing.
+func LatestFeedbackSQL(sc tenant.Scope) (string, []any) {
+	w, args := sc.Where()
+	if !sc.Valid() {
+		w = "0"
+		args = nil
+	}
 	return "SELECT id AS fid, argMaxIf(trace_id, updated_at, trace_id != '') AS t, argMax(value, updated_at) AS v, " +
 		"argMax(weight, updated_at) AS w, min(created_at) AS c, max(updated_at) AS u FROM " + feedback.Table +
-		" WHERE workspace_id = ? GROUP BY id", []any{workspaceID}
+		" WHERE " + w + " GROUP BY id", args
 }
 
 // Params are raw filter inputs: each parameter with its values (a list

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"logpipe/lib/tenant"
 )
 
 func TestFromQueryErrorsNameTheParameter(t *testing.T) {
@@ -54,7 +56,8 @@ func TestValuesAreArgumentsNeverSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sql, args := f.Where("ws")
+	sc, _ := tenant.ScopeOf("org", "ws")
+	sql, args := f.Where(sc)
 	if strings.Contains(sql, "OR 1=1") || strings.Contains(sql, "vk2") || strings.Contains(sql, "gpt-4o") {
 		t.Fatalf("user input in SQL text: %s", sql)
 	}
@@ -81,7 +84,8 @@ func TestExtraParametersAndEmpty(t *testing.T) {
 	if err != nil || !f.Empty() {
 		t.Fatalf("got %v, empty %v; want no error and an empty filter", err, f.Empty())
 	}
-	if sql, args := f.Where("ws"); sql != "1" || len(args) != 0 {
+	sc, _ := tenant.ScopeOf("org", "ws")
+	if sql, args := f.Where(sc); sql != "1" || len(args) != 0 {
 		t.Errorf("empty filter: %q %v", sql, args)
 	}
 }
@@ -100,8 +104,9 @@ func TestFromJSONMatchesFromQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qs, qa := fromQ.Where("ws")
-	js, ja := fromJ.Where("ws")
+	sc, _ := tenant.ScopeOf("org", "ws")
+	qs, qa := fromQ.Where(sc)
+	js, ja := fromJ.Where(sc)
 	if qs != js || len(qa) != len(ja) {
 		t.Fatalf("query form %q %v; JSON form %q %v", qs, qa, js, ja)
 	}

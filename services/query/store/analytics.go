@@ -109,26 +109,25 @@ func (src Source) timeCol() string {
 }
 
 // source returns the FROM clause (a subquery) of src and its arguments.
-func source(sc Scope, f filter.Filter, src Source) (string, []any, error) {
+func (s *Store) source(ctx context.Context, sc Scope, f filter.Filter, src Source) (string, []any, error) {
 	if !sc.Valid() {
 		return "", nil, ErrNoScope
 	}
 	switch src {
 	case SrcLogs, SrcLogsFeedback:
-		from, args, err := From(sc, f)
+		q, args, err := s.from(ctx, sc, f, logevent.ListingColumns())
 		if err != nil {
 			return "", nil, err
 		}
-		q := "(SELECT " + logevent.SelectList(logevent.ListingColumns()) + " FROM " + from + ")"
 		if src == SrcLogs {
 			return q, args, nil
 		}
-		fb, fargs := filter.LatestFeedbackSQL(sc.WorkspaceID())
+		fb, fargs := filter.LatestFeedbackSQL(sc.Tenant())
 		q += " ANY LEFT JOIN (SELECT t AS " + quoted("trace_id") + ", avg(v * w) AS wf, toUInt8(1) AS has_fb FROM (" + fb +
 			") WHERE t != '' GROUP BY t) USING " + quoted("trace_id")
 		return q, append(args, fargs...), nil
 	default:
-		fb, args := filter.LatestFeedbackSQL(sc.WorkspaceID())
+		fb, args := filter.LatestFeedbackSQL(sc.Tenant())
 		q := "SELECT fid, t, v, w, c, u FROM (" + fb + ") WHERE c >= ?"
 		args = append(args, uint64(sc.RetentionCutoff()))
 		if f.Min > 0 {
@@ -142,7 +141,7 @@ func source(sc Scope, f filter.Filter, src Source) (string, []any, error) {
 		rest := f
 		rest.Min, rest.Max = 0, 0
 		if !rest.Empty() {
-			from, largs, err := From(sc, rest)
+			from, largs, err := s.from(ctx, sc, rest, []logevent.Column{mustColumn("trace_id")})
 			if err != nil {
 				return "", nil, err
 			}
@@ -151,7 +150,7 @@ func source(sc Scope, f filter.Filter, src Source) (string, []any, error) {
 		}
 		q = "(" + q + ")"
 		if src == SrcFeedbackModels {
-			from, largs, err := From(sc, filter.Filter{})
+			from, largs, err := s.from(ctx, sc, filter.Filter{}, []logevent.Column{mustColumn("trace_id"), mustColumn("ai_model")})
 			if err != nil {
 				return "", nil, err
 			}
@@ -176,7 +175,7 @@ type Point struct {
 // rows are absent (callers fill them with zeros). NaN results (avg of
 // nothing) become 0.
 func (s *Store) Series(ctx context.Context, sc Scope, f filter.Filter, src Source, unit Unit, exprs []string) ([]Point, []float64, error) {
-	from, args, err := source(sc, f, src)
+	from, args, err := s.source(ctx, sc, f, src)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -217,7 +216,7 @@ func (s *Store) Series(ctx context.Context, sc Scope, f filter.Filter, src Sourc
 
 // Totals aggregates exprs over the whole of src (the summary of a graph).
 func (s *Store) Totals(ctx context.Context, sc Scope, f filter.Filter, src Source, exprs []string) ([]float64, error) {
-	from, args, err := source(sc, f, src)
+	from, args, err := s.source(ctx, sc, f, src)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +241,7 @@ type Group struct {
 // columns), ordered by exprs[orderBy] descending then key, paged by limit and
 // offset; total is the number of groups. keyArgs bind ?s inside key.
 func (s *Store) Groups(ctx context.Context, sc Scope, f filter.Filter, src Source, key string, keyArgs []any, where string, exprs []string, orderBy int, asc bool, limit, offset int) (groups []Group, total uint64, err error) {
-	from, args, err := source(sc, f, src)
+	from, args, err := s.source(ctx, sc, f, src)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -319,7 +318,7 @@ func Col(name string) string { return quoted(name) }
 // over the rows of src matching cond (SQL over src's columns without
 // arguments; "" for all): bucket → key → value.
 func (s *Store) Breakdown(ctx context.Context, sc Scope, f filter.Filter, src Source, unit Unit, key, cond, value string) (map[int64]map[string]float64, error) {
-	from, args, err := source(sc, f, src)
+	from, args, err := s.source(ctx, sc, f, src)
 	if err != nil {
 		return nil, err
 	}

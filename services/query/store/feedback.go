@@ -28,7 +28,7 @@ func (s *Store) TraceFeedback(ctx context.Context, sc Scope, traceID string) ([]
 	if traceID == "" {
 		return nil, nil
 	}
-	fb, args := filter.LatestFeedbackSQL(sc.WorkspaceID())
+	fb, args := filter.LatestFeedbackSQL(sc.Tenant())
 	q := "SELECT fid, t, v, w, c, u FROM (" + fb + ") WHERE t = ? AND c >= ? ORDER BY c, fid"
 	args = append(args, traceID, uint64(sc.RetentionCutoff()))
 	rows, err := s.conn.Query(ctx, q, args...)

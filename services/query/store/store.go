@@ -27,25 +27,28 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"logpipe/lib/logevent"
+	"logpipe/lib/seal"
+	"logpipe/lib/tenant"
 	"logpipe/query/filter"
 )
 
 var (
-	colWorkspace = quoted("workspace_id")
 	colCreatedAt = quoted("created_at")
 	colID        = quoted("id")
 )
 
-func quoted(name string) string {
+func quoted(name string) string { return mustColumn(name).Quoted() }
+
+func mustColumn(name string) logevent.Column {
 	c, ok := logevent.Lookup(name)
 	if !ok {
 		panic("logevent has no column " + name)
 	}
-	return c.Quoted()
+	return c
 }
 
 // ErrNoScope is returned for a query without a valid Scope (a wiring bug).
-var ErrNoScope = errors.New("query without a tenant scope")
+var ErrNoScope = tenant.ErrNoScope
 
 // ErrUnavailable wraps errors of reaching ClickHouse (connection refused,
 // timeouts), which handlers answer with 503.
@@ -54,25 +57,22 @@ var ErrUnavailable = errors.New("clickhouse unavailable")
 // Store runs queries on one ClickHouse connection (pool).
 type Store struct {
 	conn driver.Conn
+	seal *seal.Cache // nil: every aggregate reads with FINAL
 }
 
-// New returns a Store over conn.
-func New(conn driver.Conn) *Store { return &Store{conn: conn} }
+// New returns a Store over conn. Aggregates read sealed days without FINAL
+// (see from) when the logs table is a local one (single-node schema); through
+// a Distributed table (cluster schema) every read deduplicates with FINAL.
+func New(conn driver.Conn) *Store {
+	return &Store{conn: conn, seal: seal.NewCache(conn, logevent.LogsTable)}
+}
+
+// NewAlwaysFinal returns a Store that deduplicates every aggregate with FINAL
+// (the cluster schema, and the benchmarks' baseline).
+func NewAlwaysFinal(conn driver.Conn) *Store { return &Store{conn: conn} }
 
 // Conn returns the underlying connection (for readiness pings).
 func (s *Store) Conn() driver.Conn { return s.conn }
-
-// From returns "logs FINAL WHERE <scope> AND <filter>" and its arguments:
-// the one deduplicated source of every aggregate over logs. Append GROUP BY,
-// ORDER BY, LIMIT after it. Exported for the export engine.
-func From(sc Scope, f filter.Filter) (string, []any, error) {
-	if !sc.Valid() {
-		return "", nil, ErrNoScope
-	}
-	w, args := sc.Where()
-	fw, fargs := f.Where(sc.WorkspaceID())
-	return logevent.LogsTable + " FINAL WHERE " + w + " AND " + fw, append(args, fargs...), nil
-}
 
 // wrap classifies a ClickHouse error: network failures become ErrUnavailable.
 func wrap(what string, err error) error {
@@ -112,7 +112,7 @@ func (s *Store) List(ctx context.Context, sc Scope, f filter.Filter, after *Curs
 	}
 	cols := logevent.ListingColumns()
 	sw, sargs := sc.Where()
-	fw, fargs := f.Where(sc.WorkspaceID())
+	fw, fargs := f.Where(sc.Tenant())
 	base := "SELECT " + logevent.SelectList(cols) + " FROM " + logevent.LogsTable + " WHERE " + sw + " AND " + fw
 	baseArgs := append(sargs, fargs...)
 
@@ -208,7 +208,7 @@ func (s *Store) scanEvents(ctx context.Context, q string, args []any, cols []log
 
 // Count returns the exact number of distinct logs of sc matching f.
 func (s *Store) Count(ctx context.Context, sc Scope, f filter.Filter) (uint64, error) {
-	from, args, err := From(sc, f)
+	from, args, err := s.from(ctx, sc, f, []logevent.Column{mustColumn("created_at")})
 	if err != nil {
 		return 0, err
 	}
@@ -253,11 +253,11 @@ func (s *Store) Get(ctx context.Context, sc Scope, id string) (e logevent.Event,
 // with the columns cols, calling fn for each; fn's error stops the stream.
 // The Event passed to fn is reused between calls.
 func (s *Store) Each(ctx context.Context, sc Scope, f filter.Filter, cols []logevent.Column, fn func(*logevent.Event) error) error {
-	from, args, err := From(sc, f)
+	from, args, err := s.from(ctx, sc, f, cols)
 	if err != nil {
 		return err
 	}
-	q := "SELECT " + logevent.SelectList(cols) + " FROM " + from + " ORDER BY " + colCreatedAt + ", " + colID
+	q := "SELECT * FROM " + from + " ORDER BY " + colCreatedAt + ", " + colID
 	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return wrap("stream logs", err)
