@@ -58,6 +58,8 @@ type Config struct {
 	ShutdownDelay time.Duration
 	// QueryTimeout bounds the ClickHouse work of one request (default 30s).
 	QueryTimeout time.Duration
+	// MaxQueryMemory bounds each ClickHouse query's memory (default 1 GiB).
+	MaxQueryMemory int
 	// ClickHouse addresses the store.
 	ClickHouse chconn.Config
 	// Export configures log exports (LOGPIPE_EXPORT_*; see package export).
@@ -77,6 +79,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.String(&cfg.LogLevel, "log-level", "LOGPIPE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.Duration(&cfg.ShutdownDelay, "shutdown-delay", "LOGPIPE_SHUTDOWN_DELAY", 0, "time /readyz answers 503 before the listener closes")
 	fs.Duration(&cfg.QueryTimeout, "query-timeout", "LOGPIPE_QUERY_TIMEOUT", 30*time.Second, "ClickHouse time budget of one request")
+	fs.Int(&cfg.MaxQueryMemory, "query-max-memory-bytes", "LOGPIPE_QUERY_MAX_MEMORY_BYTES", 1<<30, "ClickHouse memory budget of one query, bytes (503 beyond)")
 	chconn.RegisterFlags(fs, &cfg.ClickHouse)
 	export.RegisterFlags(fs, &cfg.Export)
 	if err := fs.Parse(args); err != nil {
@@ -194,7 +197,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	reg := server.NewRegistry()
 	engine, health := server.NewEngine(log, reg, func(ctx context.Context) error { return conn.Ping(ctx) })
 	handlers := api.New(store.New(conn), keys, api.Config{
-		PublicURL: cfg.PublicURL, Keys: keyring, ShareTTL: cfg.ShareTTL, QueryTimeout: cfg.QueryTimeout,
+		PublicURL: cfg.PublicURL, Keys: keyring, ShareTTL: cfg.ShareTTL, QueryTimeout: cfg.QueryTimeout, MaxQueryMemory: int64(cfg.MaxQueryMemory),
 	}, log, reg)
 	engine.Use(handlers.Instrument())
 	authed := engine.Group("/", tenant.Authenticate(keys))

@@ -32,8 +32,12 @@ type Config struct {
 	Keys *signing.Keyring
 	// ShareTTL is how long a share URL opens its log (default 30 days).
 	ShareTTL time.Duration
-	// QueryTimeout bounds each request's ClickHouse work (default 30s).
+	// QueryTimeout bounds each request's ClickHouse work (default 30s), and
+	// each of its queries (max_execution_time).
 	QueryTimeout time.Duration
+	// MaxQueryMemory bounds each query's memory in ClickHouse (0: the
+	// server's default).
+	MaxQueryMemory int64
 }
 
 // Handlers serves the query API.
@@ -46,6 +50,8 @@ type Handlers struct {
 	latency *prometheus.HistogramVec
 	reqs    *prometheus.CounterVec
 	unavail prometheus.Counter
+	// overBudget counts requests answered 503 because a query hit its bounds.
+	overBudget prometheus.Counter
 }
 
 // New returns the handlers, registering their metrics on reg:
@@ -70,8 +76,12 @@ func New(st *store.Store, keys *tenant.Registry, cfg Config, log *slog.Logger, r
 			Name: "logpipe_query_clickhouse_unavailable_total",
 			Help: "Requests answered 503 because ClickHouse could not be reached in time.",
 		}),
+		overBudget: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logpipe_query_over_budget_total",
+			Help: "Requests answered 503 because a query exceeded its memory or time bound.",
+		}),
 	}
-	reg.MustRegister(h.latency, h.reqs, h.unavail)
+	reg.MustRegister(h.latency, h.reqs, h.unavail, h.overBudget)
 	return h
 }
 
@@ -115,7 +125,8 @@ func foreignWorkspace(c *gin.Context) bool {
 }
 
 func (h *Handlers) ctx(c *gin.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.Request.Context(), h.cfg.QueryTimeout)
+	ctx := store.Bounded(c.Request.Context(), store.Bounds{MaxMemoryBytes: h.cfg.MaxQueryMemory, MaxExecution: h.cfg.QueryTimeout})
+	return context.WithTimeout(ctx, h.cfg.QueryTimeout)
 }
 
 // fail answers err: a filter error is 400 naming the parameter, ClickHouse
@@ -132,6 +143,13 @@ func (h *Handlers) fail(c *gin.Context, err error) {
 		h.unavail.Inc()
 		c.Header("Retry-After", "5")
 		apierr.Abort(c, http.StatusServiceUnavailable, apierr.CodeUnavailable, "the log store is unavailable; retry later")
+		return
+	}
+	if errors.Is(err, store.ErrOverBudget) {
+		h.overBudget.Inc()
+		c.Header("Retry-After", "5")
+		apierr.Abort(c, http.StatusServiceUnavailable, apierr.CodeUnavailable,
+			"the query exceeded its memory or time budget; narrow the time range or the filters, or retry later")
 		return
 	}
 	if errors.Is(err, context.Canceled) {

@@ -224,13 +224,18 @@ func newWorld(t *testing.T) *world {
 }
 
 func newEngine(st *store.Store, reg *tenant.Registry) *gin.Engine {
+	return newEngineWith(st, reg, 0)
+}
+
+// newEngineWith is newEngine with a per-query memory bound (0: none).
+func newEngineWith(st *store.Store, reg *tenant.Registry, maxQueryMemory int64) *gin.Engine {
 	metrics := server.NewRegistry()
 	engine, _ := server.NewEngine(testenv.Logger(), metrics, nil)
 	keys, err := signing.Parse(signingKeys)
 	if err != nil {
 		panic(err)
 	}
-	h := New(st, reg, Config{PublicURL: "http://public.example:8000", Keys: keys, ShareTTL: time.Hour}, testenv.Logger(), metrics)
+	h := New(st, reg, Config{PublicURL: "http://public.example:8000", Keys: keys, ShareTTL: time.Hour, MaxQueryMemory: maxQueryMemory}, testenv.Logger(), metrics)
 	engine.Use(h.Instrument())
 	h.Register(engine.Group("/", tenant.Authenticate(reg)))
 	return engine
@@ -370,6 +375,10 @@ func TestListingFiltersAndTenancy(t *testing.T) {
 		keep  func(e *logevent.Event) bool
 	}{
 		{"status_code=500,429", func(e *logevent.Event) bool { return e.ResponseStatusCode == 500 || e.ResponseStatusCode == 429 }},
+		// body search: case-insensitive, DO NOT TRACK logs never match
+		{"search=HI%2012", func(e *logevent.Event) bool {
+			return e.IsTracked == 1 && strings.Contains(strings.ToLower(string(e.RequestBody)), "hi 12")
+		}},
 		{"cost_min=20&cost_max=60.5", func(e *logevent.Event) bool { return e.Cost >= 20 && e.Cost <= 60.5 }},
 		{"total_units_min=1000&prompt_token_max=1500&completion_token_min=100", func(e *logevent.Event) bool {
 			return e.TotalUnits >= 1000 && e.ReqUnits <= 1500 && e.ResUnits >= 100
@@ -649,5 +658,38 @@ func TestOrganisationsWithCollidingWorkspaceAndIDs(t *testing.T) {
 		if d["user"] == "mallory" {
 			t.Errorf("org1's users group holds org2's user: %v", d)
 		}
+	}
+}
+
+// A query over its memory bound is stopped by ClickHouse and answered 503
+// with Retry-After, never 500; the same request within its bound succeeds.
+func TestQueryOverItsBudgetIs503(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	var evs []logevent.Event
+	r := rand.New(rand.NewSource(7))
+	now := time.Now()
+	for i := 0; i < 3000; i++ {
+		evs = append(evs, randomEvent(r, "ws", "o", now.Add(-time.Duration(i)*time.Minute), i, fmt.Sprintf("tr-%d", i), models[i%len(models)]))
+	}
+	insertLogs(t, conn, evs)
+	plain, k := tenant.NewKey("o", "ws", tenant.RoleMember)
+	reg, _ := tenant.NewStatic(tenant.File{Organisations: []tenant.Organisation{{ID: "o", Plan: tenant.PlanProduction}}, Keys: []tenant.Key{k}})
+	rng := "time_of_generation_min=" + url.QueryEscape(now.Add(-72*time.Hour).Format(time.RFC3339)) +
+		"&time_of_generation_max=" + url.QueryEscape(now.Add(time.Minute).Format(time.RFC3339))
+	for bound, want := range map[int64]int{64 << 10: 503, 0: 200} {
+		srv := httptest.NewServer(newEngineWith(store.New(conn), reg, bound))
+		for _, path := range []string{"/v1/analytics/graphs/latency?" + rng, "/v1/analytics/groups/users?" + rng} {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+			req.Header.Set(tenant.HeaderAPIKey, plain)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want || (want == 503 && resp.Header.Get("Retry-After") == "") {
+				t.Errorf("%s with a %d-byte bound: status %d; want %d", path, bound, resp.StatusCode, want)
+			}
+		}
+		srv.Close()
 	}
 }

@@ -27,6 +27,16 @@ const (
 	TimeMax = "time_of_generation_max"
 )
 
+// Search is the body search parameter: a case-insensitive substring of the
+// request or response body. DO NOT TRACK logs never match (they keep no
+// bodies). The scan reads the bodies of the logs in the time range that pass
+// the other filters; ClickHouse's per-query bounds (the query service's
+// LOGPIPE_QUERY_TIMEOUT and LOGPIPE_QUERY_MAX_MEMORY_BYTES) cap its cost.
+const Search = "search"
+
+// MaxSearchLen bounds the search text, in bytes.
+const MaxSearchLen = 256
+
 // MaxListValues bounds the values of one list filter (status_code, virtual_keys, ...).
 const MaxListValues = 100
 
@@ -169,7 +179,7 @@ func Names() []string {
 		out = append(out, p)
 	}
 	out = append(out, TimeMin, TimeMax, "weighted_feedback_min", "weighted_feedback_max",
-		"status_code", "metadata", "ai_org_model", "is_success")
+		"status_code", "metadata", "ai_org_model", "is_success", Search)
 	sort.Strings(out)
 	return out
 }
@@ -310,6 +320,16 @@ func Parse(p Params) (Filter, error) {
 				op = " <= ?"
 			}
 			f.conds = append(f.conds, cond{col(column) + op, []any{v}})
+		case name == Search:
+			s, err := one()
+			if err != nil {
+				return Filter{}, err
+			}
+			if s == "" || len(s) > MaxSearchLen {
+				return Filter{}, bad(name, "must be 1 to %d bytes of text", MaxSearchLen)
+			}
+			f.conds = append(f.conds, cond{col("is_tracked") + " = 1 AND (positionCaseInsensitiveUTF8(" + col("request.body") +
+				", ?) > 0 OR positionCaseInsensitiveUTF8(" + col("response.body") + ", ?) > 0)", []any{s, s}})
 		case name == "status_code":
 			vals, err := split(name, vs)
 			if err != nil {

@@ -117,3 +117,20 @@ func TestFromJSONMatchesFromQuery(t *testing.T) {
 		t.Error("non-object filters: want an error")
 	}
 }
+
+func TestSearch(t *testing.T) {
+	f, err := FromQuery(url.Values{"search": {"Héllo' OR 1=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := tenant.ScopeOf("org", "ws")
+	sql, args := f.Where(sc)
+	if strings.Contains(sql, "Héllo") || len(args) != 2 || !strings.Contains(sql, "is_tracked") {
+		t.Errorf("search: %s %v", sql, args)
+	}
+	for _, bad := range []string{"", strings.Repeat("x", MaxSearchLen+1)} {
+		if _, err := FromQuery(url.Values{"search": {bad}}); err == nil {
+			t.Errorf("search %q: want an error", bad)
+		}
+	}
+}

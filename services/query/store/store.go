@@ -80,10 +80,45 @@ func wrap(what string, err error) error {
 		return nil
 	}
 	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && overBudget[ex.Code] {
+		return fmt.Errorf("%s: %w: %w", what, ErrOverBudget, err)
+	}
 	if errors.As(err, &ex) || errors.Is(err, context.Canceled) || errors.Is(err, ErrNoScope) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return fmt.Errorf("%s: %w: %w", what, ErrUnavailable, err)
+}
+
+// ErrOverBudget wraps a query ClickHouse stopped because it exceeded its
+// bounds (Bounded: memory, time, rows read); handlers answer it with 503.
+var ErrOverBudget = errors.New("the query exceeded its budget")
+
+// overBudget are the ClickHouse error codes of exceeded query limits:
+// TOO_MANY_ROWS, TOO_MANY_BYTES, TIMEOUT_EXCEEDED, TOO_SLOW,
+// MEMORY_LIMIT_EXCEEDED.
+var overBudget = map[int32]bool{158: true, 307: true, 159: true, 160: true, 241: true}
+
+// Bounds limit every query a request runs, so that no request can exhaust
+// the server, whatever its filters or its tenant's size.
+type Bounds struct {
+	// MaxMemoryBytes is ClickHouse's max_memory_usage per query (0: server default).
+	MaxMemoryBytes int64
+	// MaxExecution is ClickHouse's max_execution_time per query (0: none).
+	MaxExecution time.Duration
+}
+
+// Bounded returns ctx carrying the bounds as per-query settings, plus
+// readonly=2: the query service's reads can never write or alter, whatever
+// SQL a bug might build.
+func Bounded(ctx context.Context, b Bounds) context.Context {
+	set := clickhouse.Settings{"readonly": 2}
+	if b.MaxMemoryBytes > 0 {
+		set["max_memory_usage"] = b.MaxMemoryBytes
+	}
+	if b.MaxExecution > 0 {
+		set["max_execution_time"] = int(max(b.MaxExecution/time.Second, 1))
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(set))
 }
 
 // Cursor is a keyset position in newest-first order: the last log returned.
