@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"logpipe/lib/logevent"
 	"logpipe/lib/testenv"
@@ -152,6 +155,53 @@ func TestEndToEnd(t *testing.T) {
 		time.Sleep(2 * time.Second) // let any late duplicate land
 		if _, p := list(t, s.BaseURL, s.KeyA, "trace_id="+retried.TraceID); p.Total != 2 || len(p.Data) != 2 {
 			t.Errorf("after 3 POSTs of one id and a marker: total %d, %d rows; want 2 and 2", p.Total, len(p.Data))
+		}
+	})
+
+	t.Run("an NDJSON stream of ids without time and no created_at, posted twice, is listed once", func(t *testing.T) {
+		trace := testenv.Name("ndjson")
+		var body bytes.Buffer
+		n := 0
+		for kind, gen := range map[string]func(i int) string{
+			"uuidv5": func(i int) string { return uuid.NewSHA1(uuid.NameSpaceOID, []byte(trace+strconv.Itoa(i))).String() },
+			"uuidv4": func(int) string { return uuid.NewString() },
+			"random": func(i int) string { return fmt.Sprintf("gw-%s-%d", trace, i) },
+		} {
+			for i := 0; i < 100; i++ {
+				line := fmt.Sprintf(`{"id":%q,"trace_id":%q,"ai_model":%q,"request.body":{"n":%d}}`, gen(i), trace, kind, i)
+				body.WriteString(line + "\n")
+				n++
+			}
+		}
+		for attempt := 0; attempt < 2; attempt++ {
+			req, _ := http.NewRequest(http.MethodPost, s.BaseURL+"/v1/logs", bytes.NewReader(body.Bytes()))
+			req.Header.Set("Content-Type", "application/x-ndjson")
+			req.Header.Set("x-portkey-api-key", s.KeyA)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("POST NDJSON attempt %d: %d %s", attempt, resp.StatusCode, b)
+			}
+			time.Sleep(1100 * time.Millisecond) // the second copy gets another arrival time
+		}
+		marker := event(trace)
+		if code, b := do(t, http.MethodPost, s.BaseURL+"/v1/logs", s.KeyA, marker); code != http.StatusOK {
+			t.Fatalf("POST marker: %d %s", code, b)
+		}
+		eventually(t, 60*time.Second, func() error {
+			code, b := do(t, http.MethodGet, s.BaseURL+"/v1/logs/"+marker.ID, s.KeyA, nil)
+			if code != http.StatusOK {
+				return fmt.Errorf("marker: %d %s", code, b)
+			}
+			return nil
+		})
+		time.Sleep(2 * time.Second) // let any late copy land
+		if _, p := list(t, s.BaseURL, s.KeyA, "page_size=500&trace_id="+trace); p.Total != n+1 || len(p.Data) != n+1 {
+			t.Errorf("after posting %d events twice and a marker: total %d, %d rows; want %d", n, p.Total, len(p.Data), n+1)
 		}
 	})
 

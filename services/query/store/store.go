@@ -113,7 +113,7 @@ type Bounds struct {
 func Bounded(ctx context.Context, b Bounds) context.Context {
 	set := clickhouse.Settings{"readonly": 2}
 	if b.MaxMemoryBytes > 0 {
-		set["max_memory_usage"] = b.MaxMemoryBytes
+		set["max_memory_usage"] = int(b.MaxMemoryBytes) // the driver sends int, not int64
 	}
 	if b.MaxExecution > 0 {
 		set["max_execution_time"] = int(max(b.MaxExecution/time.Second, 1))
