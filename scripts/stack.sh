@@ -10,8 +10,8 @@
 #
 # Environment (defaults):
 #   LOGPIPE_STACK_DIR=<repo>/.stack/dev     all data, configs, logs and pid files
-#   LOGPIPE_CH_ENGINE=18                    ClickHouse engine: 18 (Debian's 18.16) or 26 (26.9 from
-#                                           PyPI chdb-core; scripts/clickhouse/engine.bash)
+#   LOGPIPE_CH_ENGINE=26                    ClickHouse engine: 26 (26.9 from PyPI chdb-core) or 18
+#                                           (Debian's 18.16); see scripts/clickhouse/engine.bash
 #   LOGPIPE_CH_PORT=9000                    ClickHouse native protocol
 #   LOGPIPE_CH_HTTP_PORT=8123               ClickHouse HTTP
 #   LOGPIPE_CH_INTERSERVER_PORT=9009        ClickHouse interserver HTTP

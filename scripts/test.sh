@@ -20,7 +20,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 source scripts/clickhouse/test-stacks.bash
 
-ENGINES=(${LOGPIPE_TEST_ENGINES:-18 26})
+ENGINES=(${LOGPIPE_TEST_ENGINES:-26 18})
 MODULES=(schemas services/lib services/ingest services/consumer services/query scripts/loadgen charts/test scripts/e2e)
 # The modules whose tests run queries on ClickHouse (directly or through the services).
 CH_MODULES=" services/lib services/ingest services/consumer services/query scripts/e2e "

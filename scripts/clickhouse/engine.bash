@@ -11,7 +11,7 @@
 # Expects from stack.sh: STACK_DIR, SCRIPT_DIR, REPO, CH_PORT, CH_HTTP_PORT, CH_PID,
 # CH_OUT, log, die, render, spawn, install_packages.
 
-CH_ENGINE=${LOGPIPE_CH_ENGINE:-18}
+CH_ENGINE=${LOGPIPE_CH_ENGINE:-26}
 CHDB_VENV=$REPO/.cache/chdb-venv
 CHDB_REQUIREMENTS=$SCRIPT_DIR/clickhouse/chdb-requirements.txt
 
