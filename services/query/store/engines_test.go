@@ -134,3 +134,20 @@ func TestLogsFeedbackSourceJoinsOnEveryEngine(t *testing.T) {
 		t.Errorf("logs with feedback: %v logs, %v with feedback; want 3 and 2", tot[0], tot[1])
 	}
 }
+
+// Bounded's settings reach 18.16 as numbers, which clickhouse-go encodes for
+// Go int and bool only (an int64 failed every bounded query on 18.16).
+func TestBoundedQueriesRunOnEveryEngine(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	st := New(conn)
+	now := time.Now()
+	seedTraces(t, conn, now)
+	ctx := Bounded(context.Background(), Bounds{MaxMemoryBytes: 1 << 30, MaxExecution: 10 * time.Second})
+	n, err := st.Count(ctx, NewScope(principal("wsa", tenant.PlanProduction), now), filter.Filter{})
+	if err != nil {
+		t.Fatalf("bounded count: %v", err)
+	}
+	if n != 3 {
+		t.Errorf("bounded count: %d; want 3", n)
+	}
+}
