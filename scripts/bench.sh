@@ -3,25 +3,41 @@
 # the test ports (like scripts/test.sh), printing each result as a ratio
 # against the performance targets in the README. Benchmarks are bounded in size and
 # time; BENCH=name runs only scripts/bench/name.sh.
+#
+# The ClickHouse-facing benchmarks (consumer, query, export) run once per
+# engine of LOGPIPE_BENCH_ENGINES (default "26 18": ClickHouse 26.9 and 18.16,
+# see scripts/clickhouse/engine.bash); ingest runs once, on the first.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
-export LOGPIPE_STACK_DIR=$REPO/.stack/test
-export LOGPIPE_CH_PORT=19000 LOGPIPE_CH_HTTP_PORT=18123 LOGPIPE_CH_INTERSERVER_PORT=19009
-export LOGPIPE_KAFKA_PORT=19092 LOGPIPE_KAFKA_CONTROLLER_PORT=19093
-export LOGPIPE_TEST_CLICKHOUSE_ADDR=127.0.0.1:19000 LOGPIPE_TEST_KAFKA_BROKERS=127.0.0.1:19092
-started=0
-scripts/stack.sh status >/dev/null 2>&1 || started=1
-scripts/stack.sh up
-if [ "$started" = 1 ] && [ "${LOGPIPE_TEST_KEEP_STACK:-0}" != 1 ]; then
-  trap 'scripts/stack.sh down' EXIT
+source scripts/clickhouse/test-stacks.bash
+ENGINES=(${LOGPIPE_BENCH_ENGINES:-26 18})
+CH_BENCHES=" consumer query export "
+
+started=()
+stop_started() {
+  local d
+  for d in "${started[@]}"; do LOGPIPE_STACK_DIR=$d scripts/stack.sh down || true; done
+}
+if [ "${LOGPIPE_TEST_KEEP_STACK:-0}" != 1 ]; then
+  trap stop_started EXIT
 fi
+d=$(test_stack_up kafka) || exit 1
+[ -z "$d" ] || started+=("$d")
 make build
 status=0
-for b in scripts/bench/*.sh; do
-  name=$(basename "$b" .sh)
-  if [ -n "${BENCH:-}" ] && [ "$BENCH" != "$name" ]; then continue; fi
-  echo "== bench $name"
-  bash "$b" || { echo "bench $name failed"; status=1; }
+first=1
+for engine in "${ENGINES[@]}"; do
+  d=$(test_stack_up clickhouse "$engine") || exit 1
+  [ -z "$d" ] || started+=("$d")
+  test_engine_env "$engine"
+  for b in scripts/bench/*.sh; do
+    name=$(basename "$b" .sh)
+    if [ -n "${BENCH:-}" ] && [ "$BENCH" != "$name" ]; then continue; fi
+    if [ "$first" != 1 ] && [[ $CH_BENCHES != *" $name "* ]]; then continue; fi
+    echo "== bench $name (ClickHouse $engine)"
+    bash "$b" || { echo "bench $name failed on ClickHouse $engine"; status=1; }
+  done
+  first=0
 done
 exit $status

@@ -10,6 +10,8 @@
 #
 # Environment (defaults):
 #   LOGPIPE_STACK_DIR=<repo>/.stack/dev     all data, configs, logs and pid files
+#   LOGPIPE_CH_ENGINE=26                    ClickHouse engine: 26 (26.9 from PyPI chdb-core) or 18
+#                                           (Debian's 18.16); see scripts/clickhouse/engine.bash
 #   LOGPIPE_CH_PORT=9000                    ClickHouse native protocol
 #   LOGPIPE_CH_HTTP_PORT=8123               ClickHouse HTTP
 #   LOGPIPE_CH_INTERSERVER_PORT=9009        ClickHouse interserver HTTP
@@ -75,6 +77,9 @@ NGINX_PID=$STACK_DIR/nginx/nginx.pid # written by scripts/proxy.sh
 
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# shellcheck source=clickhouse/engine.bash
+source "$SCRIPT_DIR/clickhouse/engine.bash"
 
 now_ms() { date +%s%3N; }
 
@@ -187,7 +192,8 @@ wait_ready() {
 
 require_installed() {
   local c
-  for c in clickhouse-server clickhouse-client kcat java; do
+  ch_engine_require
+  for c in kcat java; do
     command -v "$c" >/dev/null || die "$c not found: run scripts/stack.sh install"
   done
   libs_ok || die "Kafka $KAFKA_VERSION jars missing in $KAFKA_LIBS: run scripts/stack.sh install"
@@ -290,11 +296,16 @@ cmd_install() {
   install_packages
   stop_system_clickhouse
   fetch_kafka
+  install_chdb
 }
 
 # ---------------------------------------------------------------- up
 
 start_clickhouse() {
+  if [[ $CH_ENGINE == 26 ]]; then
+    start_chdb
+    return
+  fi
   rm -f "$CH_PID"
   mkdir -p "$CH_DIR"/{data,tmp,log,user_files,format_schemas}
   local vars=(CH_DIR="$CH_DIR" CH_PORT="$CH_PORT" CH_HTTP_PORT="$CH_HTTP_PORT"
@@ -380,6 +391,8 @@ cmd_up() {
     :
   elif pid=$(ch_pid); then
     log "ClickHouse already running (pid $pid, port $CH_PORT)"
+  elif pid=$(ch_any_pid); then
+    die "the other ClickHouse engine runs from $STACK_DIR (pid $pid); scripts/stack.sh down first to switch to LOGPIPE_CH_ENGINE=$CH_ENGINE"
   else
     check_ports_free ClickHouse "$CH_PORT" "$CH_HTTP_PORT" "$CH_INTERSERVER_PORT"
     ch_started=1
@@ -443,7 +456,7 @@ cmd_down() {
     LOGPIPE_STACK_DIR=$STACK_DIR "$SCRIPT_DIR/proxy.sh" down
   fi
   if pid=$(kafka_pid); then procs+=("Kafka=$pid"); fi
-  if pid=$(ch_pid); then procs+=("ClickHouse=$pid"); fi
+  if pid=$(ch_any_pid); then procs+=("ClickHouse=$pid"); fi
   if ((${#procs[@]})); then
     stop_all "${procs[@]}"
   else
@@ -459,7 +472,7 @@ cmd_status() {
   echo "stack dir: $STACK_DIR"
   if pid=$(ch_pid); then
     ch_ready && state="ready" || state="not answering"
-    echo "clickhouse: running pid $pid, 127.0.0.1:$CH_PORT (http $CH_HTTP_PORT), $state"
+    echo "clickhouse: running pid $pid, 127.0.0.1:$CH_PORT (http $CH_HTTP_PORT), $state, engine $CH_ENGINE"
   else
     echo "clickhouse: stopped"
     if want clickhouse; then rc=3; fi

@@ -122,9 +122,11 @@ func (s *Store) source(ctx context.Context, sc Scope, f filter.Filter, src Sourc
 		if src == SrcLogs {
 			return q, args, nil
 		}
+		// Subqueries joined carry aliases (current ClickHouse refuses them
+		// without, code 206); the right side has one row per trace.
 		fb, fargs := filter.LatestFeedbackSQL(sc.Tenant())
-		q += " ANY LEFT JOIN (SELECT t AS " + quoted("trace_id") + ", avg(v * w) AS wf, toUInt8(1) AS has_fb FROM (" + fb +
-			") WHERE t != '' GROUP BY t) USING " + quoted("trace_id")
+		q += " AS l ANY LEFT JOIN (SELECT t AS " + quoted("trace_id") + ", avg(v * w) AS wf, toUInt8(1) AS has_fb FROM (" + fb +
+			") WHERE t != '' GROUP BY t) AS r USING " + quoted("trace_id")
 		return q, append(args, fargs...), nil
 	default:
 		fb, args := filter.LatestFeedbackSQL(sc.Tenant())
@@ -154,8 +156,11 @@ func (s *Store) source(ctx context.Context, sc Scope, f filter.Filter, src Sourc
 			if err != nil {
 				return "", nil, err
 			}
-			q += " ANY INNER JOIN (SELECT " + quoted("trace_id") + " AS t, any(" + quoted("ai_model") + ") AS " + quoted("ai_model") +
-				" FROM " + from + " GROUP BY t) USING t"
+			// ALL, not ANY: current ClickHouse's ANY INNER JOIN keeps one row per
+			// key of the left side too (one feedback per trace). The right side
+			// has one row per trace, so ALL gives every feedback once on both.
+			q += " AS f ALL INNER JOIN (SELECT " + quoted("trace_id") + " AS t, any(" + quoted("ai_model") + ") AS " + quoted("ai_model") +
+				" FROM " + from + " GROUP BY t) AS m USING t"
 			args = append(args, largs...)
 		}
 		return q, args, nil

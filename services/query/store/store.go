@@ -113,7 +113,8 @@ type Bounds struct {
 func Bounded(ctx context.Context, b Bounds) context.Context {
 	set := clickhouse.Settings{"readonly": 2}
 	if b.MaxMemoryBytes > 0 {
-		set["max_memory_usage"] = int(b.MaxMemoryBytes) // the driver sends int, not int64
+		// int: clickhouse-go sends settings to 18.16 as numbers, of Go type int or bool only
+		set["max_memory_usage"] = int(b.MaxMemoryBytes)
 	}
 	if b.MaxExecution > 0 {
 		set["max_execution_time"] = int(max(b.MaxExecution/time.Second, 1))
