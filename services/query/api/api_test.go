@@ -679,7 +679,10 @@ func TestQueryOverItsBudgetIs503(t *testing.T) {
 		"&time_of_generation_max=" + url.QueryEscape(now.Add(time.Minute).Format(time.RFC3339))
 	for bound, want := range map[int64]int{64 << 10: 503, 0: 200} {
 		srv := httptest.NewServer(newEngineWith(store.New(conn), reg, bound))
-		for _, path := range []string{"/v1/analytics/graphs/latency?" + rng, "/v1/analytics/groups/users?" + rng} {
+		// The latency graph (exact quantiles) needs more than the bound on
+		// both engines; current ClickHouse tracks memory in 4 MiB steps, so
+		// lighter queries may pass a tiny bound there.
+		for _, path := range []string{"/v1/analytics/graphs/latency?" + rng} {
 			req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 			req.Header.Set(tenant.HeaderAPIKey, plain)
 			resp, err := http.DefaultClient.Do(req)
