@@ -317,6 +317,12 @@ func (s *Service) write(ctx context.Context, j *Job) error {
 				sql = q
 			}
 			rows, err := s.conn.Query(pctx, sql, append(append([]any(nil), args...), uint64(w.lo), uint64(w.hi))...)
+			if err != nil {
+				// the driver may answer a failed query with a non-nil
+				// Rows interface holding a nil pointer (a query cancelled
+				// in flight): never let that reach a Close
+				rows = nil
+			}
 			select {
 			case next <- openWindow{w: w, rows: rows, err: err, ordered: !inMemory(w)}:
 			case <-pctx.Done():
