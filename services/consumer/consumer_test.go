@@ -27,7 +27,7 @@ import (
 func osMkdirTemp() (string, error) { return os.MkdirTemp("", "logpipe-consumer-bin") }
 
 func TestRoutesMatchOpenAPI(t *testing.T) {
-	e, _ := newEngine(testenv.Logger(), server.NewRegistry(), nil)
+	e, _ := newEngine(testenv.Logger(), server.NewRegistry(), nil, nil)
 	openapicheck.Check(t, "consumer", e.Routes())
 }
 

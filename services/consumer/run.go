@@ -73,14 +73,17 @@ func run(ctx context.Context, cfg Config) error {
 		BatchTimeout: 10 * time.Millisecond,
 	}
 
-	p := pipeline.New(cfg.Pipeline, reader, snk, dlq, log, pipeline.NewMetrics(reg))
+	panics := server.NewPanics(reg, "consumer", log)
+	popts := cfg.Pipeline
+	popts.Panics = panics
+	p := pipeline.New(popts, reader, snk, dlq, log, pipeline.NewMetrics(reg))
 	ready := func(ctx context.Context) error {
 		if err := p.Err(); err != nil {
 			return fmt.Errorf("sink failing: %w", err)
 		}
 		return snk.Ping(ctx)
 	}
-	engine, health := newEngine(log, reg, ready)
+	engine, health := newEngine(log, reg, ready, panics)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		reader.Close()
@@ -125,6 +128,6 @@ func run(ctx context.Context, cfg Config) error {
 
 // newEngine is the consumer's HTTP surface: only /healthz, /readyz and
 // /metrics (the OpenAPI document assigns it no operations).
-func newEngine(log *slog.Logger, reg *prometheus.Registry, ready server.ReadyFunc) (*gin.Engine, *server.Health) {
-	return server.NewEngine(log, reg, ready)
+func newEngine(log *slog.Logger, reg *prometheus.Registry, ready server.ReadyFunc, panics *server.Panics) (*gin.Engine, *server.Health) {
+	return server.NewEngine(log, reg, ready, server.WithPanics(panics))
 }

@@ -31,6 +31,7 @@ import (
 	"logpipe/consumer/sink"
 	"logpipe/lib/feedback"
 	"logpipe/lib/logevent"
+	"logpipe/lib/server"
 )
 
 // Source is the consumer-group reader (kafka-go's *kafka.Reader).
@@ -92,6 +93,8 @@ type Options struct {
 	FenceDelay time.Duration
 	// Limits validate events (default logevent.DefaultLimits).
 	Limits logevent.Limits
+	// Panics counts panics recovered in decoding and writing (may be nil).
+	Panics *server.Panics
 }
 
 func (o *Options) defaults() {
@@ -284,32 +287,55 @@ func (p *Pipeline) add(b *batch, m kafka.Message) {
 	b.bytes += len(m.Value)
 	switch m.Topic {
 	case p.opts.FeedbackTopic:
-		f, err := feedback.Decode(m.Value)
-		if err != nil {
-			p.dead(b, m, ReasonDecode, err.Error())
-			return
-		}
-		if errs := f.Validate(); len(errs) > 0 {
-			p.dead(b, m, ReasonInvalid, joinErrors(errs))
+		var f feedback.Feedback
+		if reason, detail := p.decode(func() (string, string) {
+			var err error
+			if f, err = feedback.Decode(m.Value); err != nil {
+				return ReasonDecode, err.Error()
+			}
+			if errs := f.Validate(); len(errs) > 0 {
+				return ReasonInvalid, joinErrors(errs)
+			}
+			return "", ""
+		}); reason != "" {
+			p.dead(b, m, reason, detail)
 			return
 		}
 		b.feedback = append(b.feedback, f)
 		b.fbFrom = append(b.fbFrom, from)
 		b.fbBytes += len(m.Value)
 	default:
-		e, err := logevent.Decode(m.Value)
-		if err != nil {
-			p.dead(b, m, ReasonDecode, err.Error())
-			return
-		}
-		if errs := e.Validate(p.opts.Limits); len(errs) > 0 {
-			p.dead(b, m, ReasonInvalid, joinErrors(errs))
+		var e logevent.Event
+		if reason, detail := p.decode(func() (string, string) {
+			var err error
+			if e, err = logevent.Decode(m.Value); err != nil {
+				return ReasonDecode, err.Error()
+			}
+			if errs := e.Validate(p.opts.Limits); len(errs) > 0 {
+				return ReasonInvalid, joinErrors(errs)
+			}
+			return "", ""
+		}); reason != "" {
+			p.dead(b, m, reason, detail)
 			return
 		}
 		b.logs = append(b.logs, e)
 		b.logsFrom = append(b.logsFrom, from)
 		b.logBytes += len(m.Value)
 	}
+}
+
+// decode runs one message's decoding and validation; a panic in them makes
+// the message a dead letter (reason decode) instead of stopping the consumer
+// (and, after a restart, stopping it again on the same message).
+func (p *Pipeline) decode(f func() (reason, detail string)) (reason, detail string) {
+	defer func() {
+		if rec := recover(); rec != nil {
+			err := p.opts.Panics.Record("decode", rec)
+			reason, detail = ReasonDecode, err.Error()
+		}
+	}()
+	return f()
 }
 
 // seen reports whether the watermark shows offset of key already written. It
@@ -626,7 +652,7 @@ func (p *Pipeline) commit(ctx context.Context, msgs []kafka.Message) {
 func (p *Pipeline) retry(ctx context.Context, op string, f func(context.Context) error) error {
 	backoff := p.opts.RetryMin
 	for {
-		err := f(ctx)
+		err := p.call(op, ctx, f)
 		if err == nil {
 			if p.failing.Load() != nil {
 				p.failing.Store(nil)
@@ -647,6 +673,16 @@ func (p *Pipeline) retry(ctx context.Context, op string, f func(context.Context)
 		}
 		backoff = min(backoff*2, p.opts.RetryMax)
 	}
+}
+
+// call runs f, a panic in it returned as an error.
+func (p *Pipeline) call(op string, ctx context.Context, f func(context.Context) error) (err error) {
+	defer func() {
+		if rec := recover(); rec != nil {
+			err = p.opts.Panics.Record(op, rec)
+		}
+	}()
+	return f(ctx)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
 	"logpipe/consumer/sink"
 	"logpipe/lib/feedback"
 	"logpipe/lib/logevent"
+	"logpipe/lib/server"
 	"logpipe/lib/testenv"
 )
 
@@ -52,6 +54,7 @@ func (s *fakeSource) CommitMessages(_ context.Context, msgs ...kafka.Message) er
 type fakeSink struct {
 	mu       sync.Mutex
 	failures int
+	panics   int // the first inserts panic instead
 	rows     []logevent.Event
 	marks    map[int]int64
 	log      *[]string
@@ -63,6 +66,11 @@ func (s *fakeSink) InsertLogs(_ context.Context, events []logevent.Event) error 
 	if s.failures > 0 {
 		s.failures--
 		return errors.New("clickhouse is down")
+	}
+	if s.panics > 0 {
+		s.panics--
+		var m map[string]int
+		m["boom"]++
 	}
 	s.rows = append(s.rows, events...)
 	*s.log = append(*s.log, fmt.Sprintf("insert %d", len(events)))
@@ -227,4 +235,50 @@ func TestRewoundPartitionIsNotWrittenTwice(t *testing.T) {
 	if len(snk.rows) != 5 || len(seen) != 5 {
 		t.Errorf("inserted %d rows (%d distinct); want 5, each once", len(snk.rows), len(seen))
 	}
+}
+
+// A panic in a write is counted and retried like a failed write: the batch
+// lands once and the consumer goes on.
+func TestPanicInWriteIsRetried(t *testing.T) {
+	var log []string
+	src := &fakeSource{committed: map[int]int64{}, log: &log}
+	for i := range 4 {
+		src.msgs = append(src.msgs, message(t, 0, int64(i), fmt.Sprintf("id-%d", i)))
+	}
+	snk := &fakeSink{panics: 2, marks: map[int]int64{}, log: &log}
+	reg := prometheus.NewRegistry()
+	panics := server.NewPanics(reg, "consumer", testenv.Logger())
+	p := New(Options{LogsTopic: "logs", MaxAge: 10 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond, Panics: panics},
+		src, snk, &fakeDLQ{}, testenv.Logger(), NewMetrics(reg))
+	if err := runUntil(t, p, func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.committed[0] == 3
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(snk.rows) != 4 {
+		t.Errorf("inserted %d rows; want 4, once", len(snk.rows))
+	}
+	if n := testutil.ToFloat64(panicCounter(t, reg)); n != 2 {
+		t.Errorf("logpipe_consumer_panics_total = %v; want 2", n)
+	}
+}
+
+// panicCounter is the consumer's panic counter on reg.
+func panicCounter(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "sum"})
+	for _, mf := range mfs {
+		if mf.GetName() == "logpipe_consumer_panics_total" {
+			for _, m := range mf.GetMetric() {
+				c.Add(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return c
 }

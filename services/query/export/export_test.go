@@ -802,3 +802,36 @@ func TestExportCancelledAtRandomPoints(t *testing.T) {
 		t.Fatalf("export after the cancelled ones: %+v; want success with %d rows", v, len(want))
 	}
 }
+
+// A panic inside one export fails that job with the panic as its error; the
+// process goes on and runs the next export.
+func TestExportPanicFailsOnlyItsJob(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	want := seed(t, conn, wsA, 1000, 0, 12, false)
+	var poisoned string
+	w := newWorld(t, conn, t.TempDir(), nil, func(c *Config, s *Service) {
+		if s == nil {
+			return
+		}
+		s.onWindow = func(ctx context.Context, j *Job, _ window) {
+			if j.ID == poisoned {
+				var m map[string]int
+				m["boom"]++
+			}
+		}
+	})
+	c := w.create("admin", nil)
+	poisoned = c.ID
+	w.start("admin", c.ID)
+	if v := w.wait("admin", c.ID); v.Status != StatusFailed {
+		t.Fatalf("panicking export: %+v; want failed", v)
+	}
+	if j, _, _ := w.svc.jobs.Get(context.Background(), wsA, c.ID); !strings.Contains(j.Error, "panic") {
+		t.Fatalf("failed job's error %q; want the panic", j.Error)
+	}
+	c2 := w.create("admin", nil)
+	w.start("admin", c2.ID)
+	if v := w.wait("admin", c2.ID); v.Status != StatusSuccess || v.Progress.RowsDone != uint64(len(want)) {
+		t.Fatalf("next export: %+v; want success with %d rows", v, len(want))
+	}
+}
