@@ -61,6 +61,7 @@ func parseConfig(args []string) (Config, error) {
 	var watermark bool
 	fs.Bool(&watermark, "watermark", "LOGPIPE_CONSUMER_WATERMARK", true, "skip messages the ClickHouse offset watermark shows as written")
 	fs.Duration(&c.Pipeline.FenceDelay, "rebalance-fence", "LOGPIPE_CONSUMER_REBALANCE_FENCE", 3*time.Second, "how long the first batch of a partition taken over from an active writer waits for that writer's in-flight batches")
+	fs.Duration(&c.Pipeline.ClockSkew, "clock-skew", "LOGPIPE_CONSUMER_CLOCK_SKEW", 5*time.Second, "most the clocks of ingest and consumers disagree by (a watermark recorded before a message it would skip was produced, by more than this, is from an earlier life of the partition)")
 	fs.Duration(&c.Retention.Interval, "retention-interval", "LOGPIPE_CONSUMER_RETENTION_INTERVAL", time.Hour, "how often expired partitions are dropped (0 disables the job)")
 	fs.Duration(&c.SealInterval, "seal-interval", "LOGPIPE_CONSUMER_SEAL_INTERVAL", time.Minute, "how often partitions of finished days are merged into one part (0 disables the job)")
 	fs.Int(&c.Retention.DefaultDays, "retention-default-days", "LOGPIPE_CONSUMER_RETENTION_DEFAULT_DAYS", 365, "retention of partitions whose events carry no tier (enterprise default)")

@@ -6,17 +6,18 @@ import (
 
 // Metrics are the pipeline's Prometheus metrics, all logpipe_consumer_*.
 type Metrics struct {
-	rowsInserted   *prometheus.CounterVec
-	bytesInserted  *prometheus.CounterVec
-	batchRows      prometheus.Histogram
-	insertDuration *prometheus.HistogramVec
-	commitDuration prometheus.Histogram
-	commitErrors   prometheus.Counter
-	lag            *prometheus.GaugeVec
-	deadLetters    *prometheus.CounterVec
-	retries        *prometheus.CounterVec
-	skipped        prometheus.Counter
-	sinkUp         prometheus.Gauge
+	rowsInserted    *prometheus.CounterVec
+	bytesInserted   *prometheus.CounterVec
+	batchRows       prometheus.Histogram
+	insertDuration  *prometheus.HistogramVec
+	commitDuration  prometheus.Histogram
+	commitErrors    prometheus.Counter
+	lag             *prometheus.GaugeVec
+	deadLetters     *prometheus.CounterVec
+	retries         *prometheus.CounterVec
+	skipped         prometheus.Counter
+	staleWatermarks prometheus.Counter
+	sinkUp          prometheus.Gauge
 }
 
 // NewMetrics registers the pipeline's metrics on reg.
@@ -45,11 +46,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "logpipe_consumer_retries_total", Help: "Failed attempts that were retried, by operation."}, []string{"op"}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logpipe_consumer_duplicates_skipped_total", Help: "Messages skipped because the ClickHouse watermark shows them already written."}),
+		staleWatermarks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logpipe_consumer_stale_watermarks_total", Help: "Watermarks ignored because they belong to an earlier life of their partition (topic recreated, offsets reset)."}),
 		sinkUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "logpipe_consumer_sink_up", Help: "1 when the last write to ClickHouse and Kafka succeeded, 0 while retrying."}),
 	}
 	reg.MustRegister(m.rowsInserted, m.bytesInserted, m.batchRows, m.insertDuration, m.commitDuration,
-		m.commitErrors, m.lag, m.deadLetters, m.retries, m.skipped, m.sinkUp)
+		m.commitErrors, m.lag, m.deadLetters, m.retries, m.skipped, m.staleWatermarks, m.sinkUp)
 	m.sinkUp.Set(1)
 	return m
 }

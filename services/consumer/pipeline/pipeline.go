@@ -91,6 +91,11 @@ type Options struct {
 	// writer active moments ago waits before writing, so the previous owner's
 	// in-flight batches land (and are skipped by watermark) first (default 3s).
 	FenceDelay time.Duration
+	// ClockSkew is the most the clocks of ingest (which stamps Kafka
+	// messages) and consumers may disagree by (default 5s): a message stamped
+	// later than a watermark was recorded, plus this, cannot be below it, so
+	// such a watermark belongs to an earlier life of the partition.
+	ClockSkew time.Duration
 	// Limits validate events (default logevent.DefaultLimits).
 	Limits logevent.Limits
 	// Panics counts panics recovered in decoding and writing (may be nil).
@@ -119,6 +124,9 @@ func (o *Options) defaults() {
 	if o.FenceDelay <= 0 {
 		o.FenceDelay = 3 * time.Second
 	}
+	if o.ClockSkew <= 0 {
+		o.ClockSkew = 5 * time.Second
+	}
 	if o.Limits == (logevent.Limits{}) {
 		o.Limits = logevent.DefaultLimits
 	}
@@ -143,6 +151,7 @@ type partition struct {
 
 type partState struct {
 	next       int64     // the offset expected next; anything else means a seek or rebalance
+	generation uint32    // the partition's life the watermark belongs to
 	watermark  int64     // highest offset known to be in ClickHouse
 	fenceUntil time.Time // set when another writer was active on the partition moments ago
 }
@@ -181,10 +190,11 @@ type batch struct {
 	fbBytes  int                     // message bytes of the feedback rows
 	count    int
 	last     map[partition]kafka.Message // the last message per partition (no key or value)
+	gen      map[partition]uint32        // the watermark generation per partition
 }
 
 func newBatch() *batch {
-	return &batch{last: map[partition]kafka.Message{}, fence: map[partition]time.Time{}}
+	return &batch{last: map[partition]kafka.Message{}, fence: map[partition]time.Time{}, gen: map[partition]uint32{}}
 }
 
 // Run consumes until ctx ends, then stops fetching, writes and commits what it
@@ -271,7 +281,9 @@ func (p *Pipeline) add(b *batch, m kafka.Message) {
 		// come again, so drop them now rather than write them twice.
 		b.dropFrom(key, m.Offset)
 	}
-	if p.seen(key, m.Offset) {
+	seen := p.seen(key, m)
+	b.gen[key] = p.parts[key].generation
+	if seen {
 		p.metrics.skipped.Inc()
 		return
 	}
@@ -341,7 +353,8 @@ func (p *Pipeline) decode(f func() (reason, detail string)) (reason, detail stri
 // seen reports whether the watermark shows offset of key already written. It
 // reloads the watermark whenever the partition's offsets jump (first sight,
 // a rebalance, a restart), the only times another writer may have moved it.
-func (p *Pipeline) seen(key partition, offset int64) bool {
+func (p *Pipeline) seen(key partition, m kafka.Message) bool {
+	offset := m.Offset
 	st := p.parts[key]
 	if st == nil {
 		st = &partState{next: -1, watermark: -1} // next -1: the first message always reads the watermark
@@ -360,6 +373,15 @@ func (p *Pipeline) seen(key partition, offset int64) bool {
 			p.log.Warn("watermark unavailable", "err", err, "topic", key.topic, "partition", key.id)
 			wm = sink.Watermark{Offset: -1}
 		}
+		if err == nil && p.stale(wm, m) {
+			// Trusting it would skip (and commit) messages never written.
+			p.metrics.staleWatermarks.Inc()
+			p.log.Warn("watermark from an earlier life of the partition ignored; starting a new generation",
+				"topic", key.topic, "partition", key.id, "watermark", wm.Offset, "generation", wm.Generation,
+				"recorded", wm.UpdatedAt, "offset", offset, "high_water_mark", m.HighWaterMark, "message_time", m.Time)
+			wm = sink.Watermark{Generation: wm.Generation + 1, Offset: -1}
+		}
+		st.generation = wm.Generation
 		st.watermark = wm.Offset
 		st.fenceUntil = time.Time{}
 		if !wm.UpdatedAt.IsZero() && time.Since(wm.UpdatedAt) < p.opts.FenceDelay+time.Second {
@@ -371,7 +393,7 @@ func (p *Pipeline) seen(key partition, offset int64) bool {
 			// fresh watermark tells a consumer taking the partition over
 			// moments later that a writer was active, so it fences.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := p.sink.InsertMarks(ctx, []sink.Mark{{Topic: key.topic, Partition: key.id, Offset: offset - 1}}); err != nil {
+			if err := p.sink.InsertMarks(ctx, []sink.Mark{{Topic: key.topic, Partition: key.id, Generation: st.generation, Offset: offset - 1}}); err != nil {
 				p.log.Warn("watermark claim failed", "err", err, "topic", key.topic, "partition", key.id)
 			}
 			cancel()
@@ -381,6 +403,22 @@ func (p *Pipeline) seen(key partition, offset int64) bool {
 	}
 	st.next = offset + 1
 	return offset <= st.watermark
+}
+
+// stale reports whether wm cannot describe the partition m was read from: it
+// lies at or beyond the partition's high-water mark (the partition never held
+// that offset: the topic was recreated or its offsets reset), or m, which it
+// claims written, was produced after the watermark was recorded.
+func (p *Pipeline) stale(wm sink.Watermark, m kafka.Message) bool {
+	if wm.Offset < 0 {
+		return false
+	}
+	if m.HighWaterMark > 0 && wm.Offset >= m.HighWaterMark {
+		return true
+	}
+	// updated_at has whole seconds
+	return m.Offset <= wm.Offset && !m.Time.IsZero() && !wm.UpdatedAt.IsZero() &&
+		m.Time.After(wm.UpdatedAt.Add(time.Second+p.opts.ClockSkew))
 }
 
 func (p *Pipeline) dead(b *batch, m kafka.Message, reason, detail string) {
@@ -472,7 +510,7 @@ func (p *Pipeline) writeBatch(ctx context.Context, b *batch) error {
 	marks := make([]sink.Mark, 0, len(b.last))
 	commits := make([]kafka.Message, 0, len(b.last))
 	for k, m := range b.last {
-		marks = append(marks, sink.Mark{Topic: k.topic, Partition: k.id, Offset: m.Offset})
+		marks = append(marks, sink.Mark{Topic: k.topic, Partition: k.id, Generation: b.gen[k], Offset: m.Offset})
 		commits = append(commits, m)
 	}
 	if !p.opts.NoWatermark {
@@ -519,6 +557,7 @@ func (b *batch) split(match func(partition) bool) *batch {
 	for k, m := range b.last {
 		if match(k) {
 			out.last[k] = m
+			out.gen[k] = b.gen[k]
 			delete(b.last, k)
 		}
 	}

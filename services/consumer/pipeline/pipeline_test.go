@@ -57,6 +57,8 @@ type fakeSink struct {
 	panics   int // the first inserts panic instead
 	rows     []logevent.Event
 	marks    map[int]int64
+	gens     map[int]uint32 // partition → generation of marks (0 when absent)
+	markedAt time.Time      // when the marks were recorded (an hour ago when zero)
 	log      *[]string
 }
 
@@ -82,8 +84,16 @@ func (s *fakeSink) InsertFeedback(context.Context, []feedback.Feedback) error { 
 func (s *fakeSink) InsertMarks(_ context.Context, marks []sink.Mark) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.gens == nil {
+		s.gens = map[int]uint32{}
+	}
 	for _, m := range marks {
-		s.marks[m.Partition] = max(s.marks[m.Partition], m.Offset)
+		switch g := s.gens[m.Partition]; {
+		case m.Generation > g:
+			s.gens[m.Partition], s.marks[m.Partition] = m.Generation, m.Offset
+		case m.Generation == g:
+			s.marks[m.Partition] = max(s.marks[m.Partition], m.Offset)
+		}
 	}
 	return nil
 }
@@ -92,7 +102,11 @@ func (s *fakeSink) Mark(_ context.Context, _ string, partition int) (sink.Waterm
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if o, ok := s.marks[partition]; ok {
-		return sink.Watermark{Offset: o, UpdatedAt: time.Now().Add(-time.Hour)}, nil
+		at := s.markedAt
+		if at.IsZero() {
+			at = time.Now().Add(-time.Hour)
+		}
+		return sink.Watermark{Generation: s.gens[partition], Offset: o, UpdatedAt: at}, nil
 	}
 	return sink.Watermark{Offset: -1}, nil
 }
@@ -281,4 +295,54 @@ func panicCounter(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
 		}
 	}
 	return c
+}
+
+// A watermark the partition cannot hold is never trusted: one at or beyond
+// the partition's high-water mark (offsets reset, the topic recreated with
+// fewer messages), or one recorded before the messages it would skip were
+// produced (the topic recreated and refilled). Every message is written and
+// the partition's watermark starts a new generation.
+func TestStaleWatermarkIsIgnored(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name     string
+		mark     int64
+		markedAt time.Time
+		msgTime  time.Time
+		hwm      int64
+		skipped  int // messages the watermark rightly covers
+	}{
+		{name: "beyond the high-water mark", mark: 100, markedAt: now, msgTime: now.Add(-time.Minute), hwm: 6},
+		{name: "recorded before the messages were produced", mark: 4, markedAt: now.Add(-time.Hour), msgTime: now, hwm: 6},
+		{name: "a true watermark", mark: 3, markedAt: now, msgTime: now.Add(-time.Minute), hwm: 6, skipped: 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log []string
+			src := &fakeSource{committed: map[int]int64{}, log: &log}
+			for i := range 6 {
+				m := message(t, 0, int64(i), fmt.Sprintf("id-%d", i))
+				m.Time, m.HighWaterMark = tc.msgTime, tc.hwm
+				src.msgs = append(src.msgs, m)
+			}
+			snk := &fakeSink{marks: map[int]int64{0: tc.mark}, gens: map[int]uint32{0: 7}, markedAt: tc.markedAt, log: &log}
+			p := New(Options{LogsTopic: "logs", MaxAge: 10 * time.Millisecond}, src, snk, &fakeDLQ{}, testenv.Logger(), NewMetrics(prometheus.NewRegistry()))
+			if err := runUntil(t, p, func() bool {
+				src.mu.Lock()
+				defer src.mu.Unlock()
+				return src.committed[0] == 5
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(snk.rows) != 6-tc.skipped {
+				t.Fatalf("inserted %d rows; want %d", len(snk.rows), 6-tc.skipped)
+			}
+			wantGen := uint32(7)
+			if tc.skipped == 0 {
+				wantGen = 8
+			}
+			if snk.gens[0] != wantGen || snk.marks[0] != 5 {
+				t.Errorf("watermark after the batch: generation %d offset %d; want generation %d offset 5", snk.gens[0], snk.marks[0], wantGen)
+			}
+		})
+	}
 }

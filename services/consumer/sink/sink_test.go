@@ -110,7 +110,18 @@ func TestMarks(t *testing.T) {
 		}
 	}
 	w, err := s.Mark(ctx, "logs", 0)
-	if err != nil || w.Offset != 42 || time.Since(w.UpdatedAt) > time.Minute {
+	if err != nil || w.Offset != 42 || w.Generation != 0 || time.Since(w.UpdatedAt) > time.Minute {
 		t.Fatalf("Mark = %+v, %v; want the highest offset, 42, written just now", w, err)
+	}
+	// a new generation (the partition's offsets started over) supersedes the
+	// higher offsets of the one before
+	if err := s.InsertMarks(ctx, []Mark{{Topic: "logs", Partition: 0, Generation: 1, Offset: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := s.Mark(ctx, "logs", 0); err != nil || w.Offset != 3 || w.Generation != 1 {
+		t.Fatalf("Mark after a new generation = %+v, %v; want generation 1, offset 3", w, err)
+	}
+	if w, err := s.Mark(ctx, "logs", 1); err != nil || w.Offset != 1 || w.Generation != 0 {
+		t.Fatalf("Mark of another partition = %+v, %v; want generation 0, offset 1", w, err)
 	}
 }
