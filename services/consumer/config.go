@@ -9,6 +9,7 @@ import (
 	"logpipe/lib/chconn"
 	"logpipe/lib/envflag"
 	"logpipe/lib/kafkaconf"
+	"logpipe/lib/logevent"
 )
 
 // Config is the consumer's whole configuration, from flags and LOGPIPE_* env.
@@ -65,6 +66,8 @@ func parseConfig(args []string) (Config, error) {
 	fs.Duration(&c.Retention.Interval, "retention-interval", "LOGPIPE_CONSUMER_RETENTION_INTERVAL", time.Hour, "how often expired partitions are dropped (0 disables the job)")
 	fs.Duration(&c.SealInterval, "seal-interval", "LOGPIPE_CONSUMER_SEAL_INTERVAL", time.Minute, "how often partitions of finished days are merged into one part (0 disables the job)")
 	fs.Int(&c.Retention.DefaultDays, "retention-default-days", "LOGPIPE_CONSUMER_RETENTION_DEFAULT_DAYS", 365, "retention of partitions whose events carry no tier (enterprise default)")
+	// ingest reads the same limits, so what it accepted is valid here too
+	logevent.RegisterLimitFlags(fs, &c.Pipeline.Limits)
 	chconn.RegisterFlags(fs, &c.ClickHouse)
 	finishKafka := kafkaconf.RegisterFlags(fs, &c.Kafka)
 	if err := fs.Parse(args); err != nil {
