@@ -41,7 +41,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "logpipe_consumer_lag_messages", Help: "Messages behind the partition's high watermark when the last batch was cut, by topic and partition."}, []string{"topic", "partition"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "logpipe_consumer_dead_letters_total", Help: "Messages sent to the dead-letter topic, by reason (decode, invalid)."}, []string{"reason"}),
+			Name: "logpipe_consumer_dead_letters_total", Help: "Messages sent to the dead-letter topic, by reason (decode, invalid, refused by ClickHouse)."}, []string{"reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "logpipe_consumer_retries_total", Help: "Failed attempts that were retried, by operation."}, []string{"op"}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{

@@ -11,6 +11,10 @@
 //   - When ClickHouse or Kafka fail, the writer retries with capped exponential
 //     backoff, fetching stops as the channels fill, and the sink reports itself
 //     unhealthy until a write succeeds again.
+//   - Rows ClickHouse refuses (a data error, told apart from an outage by the
+//     server's exception code) are tried a bounded number of times, then
+//     found by halving the batch and sent to the dead-letter topic with the
+//     server's error; the rest of the batch is written and the partition moves on.
 //   - Duplicates (redelivery after a crash, a rebalance, a retry) are avoided by
 //     a per-partition watermark kept in ClickHouse and, where one slips through,
 //     collapsed by the logs table (ReplacingMergeTree on the log's key).
@@ -67,6 +71,7 @@ const (
 const (
 	ReasonDecode  = "decode"
 	ReasonInvalid = "invalid"
+	ReasonRefused = "refused" // ClickHouse refused the row
 )
 
 // Options tune the pipeline. Zero fields take the defaults named.
@@ -98,6 +103,9 @@ type Options struct {
 	ClockSkew time.Duration
 	// Limits validate events (default logevent.DefaultLimits).
 	Limits logevent.Limits
+	// RefusedAttempts is how many times a batch ClickHouse refuses is tried
+	// before it is halved to find the rows at fault (default 3).
+	RefusedAttempts int
 	// Panics counts panics recovered in decoding and writing (may be nil).
 	Panics *server.Panics
 }
@@ -123,6 +131,9 @@ func (o *Options) defaults() {
 	}
 	if o.FenceDelay <= 0 {
 		o.FenceDelay = 3 * time.Second
+	}
+	if o.RefusedAttempts <= 0 {
+		o.RefusedAttempts = 3
 	}
 	if o.ClockSkew <= 0 {
 		o.ClockSkew = 5 * time.Second
@@ -497,14 +508,18 @@ func (p *Pipeline) writeBatch(ctx context.Context, b *batch) error {
 			return err
 		}
 	}
-	if err := p.insert(ctx, logevent.LogsTable, len(b.logs), b.logBytes, func(ctx context.Context) error {
-		return p.sink.InsertLogs(ctx, b.logs)
-	}); err != nil {
+	if err := insertRows(p, ctx, logevent.LogsTable, b.logs, b.logsFrom, b.logBytes, p.sink.InsertLogs,
+		func(e *logevent.Event) ([]byte, []byte, error) {
+			v, err := logevent.Encode(e)
+			return e.Key(), v, err
+		}); err != nil {
 		return err
 	}
-	if err := p.insert(ctx, feedback.Table, len(b.feedback), b.fbBytes, func(ctx context.Context) error {
-		return p.sink.InsertFeedback(ctx, b.feedback)
-	}); err != nil {
+	if err := insertRows(p, ctx, feedback.Table, b.feedback, b.fbFrom, b.fbBytes, p.sink.InsertFeedback,
+		func(f *feedback.Feedback) ([]byte, []byte, error) {
+			v, err := feedback.Encode(f)
+			return []byte(f.TraceID), v, err
+		}); err != nil {
 		return err
 	}
 	marks := make([]sink.Mark, 0, len(b.last))
@@ -637,25 +652,90 @@ func dropWritten[T any](rows []T, from []origin, written func(origin) bool) ([]T
 	return rows[:keep], from[:keep]
 }
 
-func (p *Pipeline) insert(ctx context.Context, table string, rows, bytes int, f func(context.Context) error) error {
-	if rows == 0 {
+// insertRows writes rows into table, retrying while ClickHouse is away. When
+// ClickHouse refuses the rows themselves RefusedAttempts times, it halves
+// them, and halves again the halves it refuses (once each), down to the rows
+// at fault, which go to the dead-letter topic with the server's error (encode
+// gives their key and value); everything else is written.
+func insertRows[T any](p *Pipeline, ctx context.Context, table string, rows []T, from []origin, bytes int,
+	insert func(context.Context, []T) error, encode func(*T) (key, value []byte, err error)) error {
+	if len(rows) == 0 {
 		return nil
 	}
 	var took time.Duration
-	err := p.retry(ctx, "insert_"+table, func(ctx context.Context) error {
-		start := time.Now()
-		err := f(ctx)
-		took = time.Since(start)
-		return err
-	})
-	if err != nil {
+	refused := 0
+	var write func(rows []T, from []origin, attempts int) error
+	write = func(rows []T, from []origin, attempts int) error {
+		err := p.retryRefused(ctx, "insert_"+table, attempts, func(ctx context.Context) error {
+			start := time.Now()
+			err := insert(ctx, rows)
+			took = time.Since(start)
+			return err
+		})
+		if err == nil || !p.refused(err) || ctx.Err() != nil {
+			return err
+		}
+		if len(rows) > 1 {
+			h := len(rows) / 2
+			if err := write(rows[:h], from[:h], 1); err != nil {
+				return err
+			}
+			return write(rows[h:], from[h:], 1)
+		}
+		refused++
+		return p.deadRefused(ctx, table, from[0], err, func() ([]byte, []byte, error) { return encode(&rows[0]) })
+	}
+	if err := write(rows, from, p.opts.RefusedAttempts); err != nil {
 		return err
 	}
 	p.metrics.insertDuration.WithLabelValues(table).Observe(took.Seconds())
-	p.metrics.rowsInserted.WithLabelValues(table).Add(float64(rows))
+	p.metrics.rowsInserted.WithLabelValues(table).Add(float64(len(rows) - refused))
 	p.metrics.bytesInserted.WithLabelValues(table).Add(float64(bytes))
 	return nil
 }
+
+// deadRefused sends one row ClickHouse refused to the dead-letter topic,
+// with the server's error and the row's origin.
+func (p *Pipeline) deadRefused(ctx context.Context, table string, from origin, cause error, encode func() ([]byte, []byte, error)) error {
+	key, value, err := encode()
+	if err != nil {
+		// the row came from a message decoded moments ago; keep its origin
+		value = nil
+		cause = fmt.Errorf("%w (and re-encoding the row failed: %v)", cause, err)
+	}
+	m := kafka.Message{Key: key, Value: value, Headers: []kafka.Header{
+		{Key: HeaderReason, Value: []byte(ReasonRefused)},
+		{Key: HeaderError, Value: []byte(cause.Error())},
+		{Key: HeaderTopic, Value: []byte(from.part.topic)},
+		{Key: HeaderPartition, Value: []byte(strconv.Itoa(from.part.id))},
+		{Key: HeaderOffset, Value: []byte(strconv.FormatInt(from.offset, 10))},
+	}}
+	if err := p.retry(ctx, "dead_letter", func(ctx context.Context) error {
+		if err := p.dlq.WriteMessages(ctx, m); err != nil {
+			return fmt.Errorf("write a refused row to the dead-letter topic: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	p.metrics.deadLetters.WithLabelValues(ReasonRefused).Inc()
+	p.log.Warn("dead letter", "reason", ReasonRefused, "table", table, "err", cause.Error(),
+		"topic", from.part.topic, "partition", from.part.id, "offset", from.offset)
+	return nil
+}
+
+// refused reports whether err is the rows' fault: ClickHouse refused them
+// (sink.Refused) or writing them panicked.
+func (p *Pipeline) refused(err error) bool {
+	var pe errPanic
+	return sink.Refused(err) || errors.As(err, &pe)
+}
+
+// errPanic is a panic recovered while writing.
+type errPanic struct{ err error }
+
+func (e errPanic) Error() string { return e.err.Error() }
+func (e errPanic) Unwrap() error { return e.err }
 
 // commit commits offsets after their rows are written. A failed commit (a
 // rebalance moved the partition, the broker is away) is retried a few times
@@ -689,7 +769,14 @@ func (p *Pipeline) commit(ctx context.Context, msgs []kafka.Message) {
 // retry runs f until it succeeds or ctx ends, backing off exponentially
 // between RetryMin and RetryMax.
 func (p *Pipeline) retry(ctx context.Context, op string, f func(context.Context) error) error {
+	return p.retryRefused(ctx, op, 0, f)
+}
+
+// retryRefused is retry that gives up, returning the error, after refusals
+// attempts that failed because of the rows (p.refused), when refusals > 0.
+func (p *Pipeline) retryRefused(ctx context.Context, op string, refusals int, f func(context.Context) error) error {
 	backoff := p.opts.RetryMin
+	refused := 0
 	for {
 		err := p.call(op, ctx, f)
 		if err == nil {
@@ -702,6 +789,13 @@ func (p *Pipeline) retry(ctx context.Context, op string, f func(context.Context)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", op, err)
+		}
+		if refusals > 0 && p.refused(err) {
+			if refused++; refused >= refusals {
+				p.metrics.retries.WithLabelValues(op).Inc()
+				p.log.Warn("ClickHouse refuses the rows; looking for the ones at fault", "op", op, "err", err)
+				return err
+			}
 		}
 		p.failing.Store(&err)
 		p.metrics.sinkUp.Set(0)
@@ -718,7 +812,7 @@ func (p *Pipeline) retry(ctx context.Context, op string, f func(context.Context)
 func (p *Pipeline) call(op string, ctx context.Context, f func(context.Context) error) (err error) {
 	defer func() {
 		if rec := recover(); rec != nil {
-			err = p.opts.Panics.Record(op, rec)
+			err = errPanic{p.opts.Panics.Record(op, rec)}
 		}
 	}()
 	return f(ctx)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
@@ -54,7 +56,8 @@ func (s *fakeSource) CommitMessages(_ context.Context, msgs ...kafka.Message) er
 type fakeSink struct {
 	mu       sync.Mutex
 	failures int
-	panics   int // the first inserts panic instead
+	panics   int             // the first inserts panic instead
+	refuse   map[string]bool // ids ClickHouse refuses: a batch holding one fails
 	rows     []logevent.Event
 	marks    map[int]int64
 	gens     map[int]uint32 // partition → generation of marks (0 when absent)
@@ -68,6 +71,12 @@ func (s *fakeSink) InsertLogs(_ context.Context, events []logevent.Event) error 
 	if s.failures > 0 {
 		s.failures--
 		return errors.New("clickhouse is down")
+	}
+	for _, e := range events {
+		if s.refuse[e.ID] {
+			return fmt.Errorf("insert %d rows: %w", len(events), &clickhouse.Exception{Code: 190, Name: "DB::Exception",
+				Message: "Elements 'metadata.key' and 'metadata.value' of Nested data structure (Array columns) have different array sizes."})
+		}
 	}
 	if s.panics > 0 {
 		s.panics--
@@ -344,5 +353,51 @@ func TestStaleWatermarkIsIgnored(t *testing.T) {
 				t.Errorf("watermark after the batch: generation %d offset %d; want generation %d offset 5", snk.gens[0], snk.marks[0], wantGen)
 			}
 		})
+	}
+}
+
+// Rows ClickHouse refuses go to the dead-letter topic with the server's error
+// after a bounded number of attempts; the rest of their batch is written once
+// and the partition moves on. An outage (any other error) is waited out
+// however long it lasts, and sends nothing to the dead-letter topic.
+func TestRefusedRowsAreDeadLettered(t *testing.T) {
+	var log []string
+	src := &fakeSource{committed: map[int]int64{}, log: &log}
+	for i := range 20 {
+		src.msgs = append(src.msgs, message(t, i%2, int64(i/2), fmt.Sprintf("id-%d", i)))
+	}
+	snk := &fakeSink{failures: 8, refuse: map[string]bool{"id-3": true, "id-11": true}, marks: map[int]int64{}, log: &log}
+	dlq := &fakeDLQ{}
+	p := New(Options{LogsTopic: "logs", MaxRows: 100, MaxAge: 20 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond},
+		src, snk, dlq, testenv.Logger(), NewMetrics(prometheus.NewRegistry()))
+	if err := runUntil(t, p, func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.committed[0] == 9 && src.committed[1] == 9
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, e := range snk.rows {
+		seen[e.ID]++
+	}
+	if len(snk.rows) != 18 || len(seen) != 18 || seen["id-3"] != 0 || seen["id-11"] != 0 {
+		t.Fatalf("inserted %d rows (%d distinct, id-3 %d, id-11 %d); want the 18 good ones once each", len(snk.rows), len(seen), seen["id-3"], seen["id-11"])
+	}
+	if len(dlq.msgs) != 2 {
+		t.Fatalf("%d dead letters; want the 2 refused rows", len(dlq.msgs))
+	}
+	for _, m := range dlq.msgs {
+		h := map[string]string{}
+		for _, x := range m.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		e, err := logevent.Decode(m.Value)
+		if err != nil || !snk.refuse[e.ID] {
+			t.Errorf("dead letter %q (%v); want a refused row", m.Value, err)
+		}
+		if h[HeaderReason] != ReasonRefused || !strings.Contains(h[HeaderError], "different array sizes") || h[HeaderTopic] != "logs" || h[HeaderPartition] != "1" {
+			t.Errorf("dead-letter headers %v; want reason refused, the server's error, origin logs/1", h)
+		}
 	}
 }

@@ -141,7 +141,7 @@ func (s *ClickHouse) insertLogs(ctx context.Context, events []logevent.Event, or
 	for i, c := range logevent.Columns {
 		if err := b.Column(i).Append(column(c, events, order)); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("append column %s of %d rows: %w", c.Name, len(order), err)
+			return fmt.Errorf("append column %s of %d rows: %w", c.Name, len(order), errEncode{err})
 		}
 	}
 	if err := b.Send(); err != nil {
@@ -203,7 +203,7 @@ func (s *ClickHouse) InsertFeedback(ctx context.Context, rows []feedback.Feedbac
 	for i := range rows {
 		if err := b.Append(rows[i].Row()...); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("append feedback %s: %w", rows[i].ID, err)
+			return fmt.Errorf("append feedback %s: %w", rows[i].ID, errEncode{err})
 		}
 	}
 	if err := b.Send(); err != nil {
