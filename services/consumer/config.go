@@ -29,6 +29,8 @@ type Config struct {
 	FetchMaxBytes int
 	// InsertParallelism is how many INSERTs one logs batch is split into (default 2).
 	InsertParallelism int
+	// LagInterval is how often the group's lag is read from Kafka (default 5s).
+	LagInterval time.Duration
 	// ShutdownDelay keeps /readyz at 503 before stopping (default 0).
 	ShutdownDelay time.Duration
 
@@ -52,6 +54,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.Duration(&c.SessionTimeout, "session-timeout", "LOGPIPE_CONSUMER_SESSION_TIMEOUT", 10*time.Second, "consumer-group session timeout")
 	fs.Int(&c.FetchMaxBytes, "fetch-max-bytes", "LOGPIPE_CONSUMER_FETCH_MAX_BYTES", 4<<20, "maximum bytes of one fetch from one partition")
 	fs.Int(&c.InsertParallelism, "insert-parallelism", "LOGPIPE_CONSUMER_INSERT_PARALLELISM", 2, "concurrent INSERTs per logs batch")
+	fs.Duration(&c.LagInterval, "lag-interval", "LOGPIPE_CONSUMER_LAG_INTERVAL", 5*time.Second, "how often the consumer group's lag is read from Kafka")
 	fs.Duration(&c.ShutdownDelay, "shutdown-delay", "LOGPIPE_SHUTDOWN_DELAY", 0, "how long /readyz answers 503 before shutdown")
 	fs.Int(&c.Pipeline.MaxRows, "batch-rows", "LOGPIPE_CONSUMER_BATCH_ROWS", 50000, "flush a batch at this many messages")
 	fs.Int(&c.Pipeline.MaxBytes, "batch-bytes", "LOGPIPE_CONSUMER_BATCH_BYTES", 16<<20, "flush a batch at this many message bytes")
@@ -96,6 +99,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("session timeout %s: Kafka brokers refuse less than 6s", c.SessionTimeout)
 	case c.FetchMaxBytes < 1<<20:
 		return fmt.Errorf("fetch max bytes %d: want at least 1 MiB (one large event)", c.FetchMaxBytes)
+	case c.LagInterval <= 0:
+		return fmt.Errorf("lag interval %s: must be positive", c.LagInterval)
 	case c.InsertParallelism < 1:
 		return fmt.Errorf("insert parallelism %d: want at least 1", c.InsertParallelism)
 	case c.Retention.Interval < 0 || c.Retention.DefaultDays <= 0 || c.SealInterval < 0:

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -297,4 +301,64 @@ func TestFeedbackIsWritten(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The lag gauge tells the truth while ClickHouse is away: it is read from
+// Kafka (high-water marks against the group's commits), not from batches the
+// consumer can no longer cut, so it grows with the backlog and returns to
+// zero once the backlog is written.
+func TestLagTellsTheTruthDuringAnOutage(t *testing.T) {
+	own := testenv.StartOwnClickHouse(t)
+	ch, conn := own.Database()
+	defer conn.Close()
+	brokers := testenv.KafkaBrokers(t)
+	topic := testenv.Topic(t, "c_lag", 3)
+	dlq := testenv.Topic(t, "c_lag_dlq", 1)
+	cfg := testConfig(ch, brokers, topic, dlq, testenv.Name("g"))
+	cfg.Addr = testenv.FreeAddr(t)
+	stop := startConsumer(t, cfg)
+	first := makeEvents(500)
+	produce(t, brokers, topic, first)
+	waitRows(t, conn, uint64(len(first)), 60*time.Second)
+	waitLag(t, cfg.Addr, topic, func(n float64) bool { return n == 0 }, "0 once everything is written")
+
+	own.Stop()
+	backlog := makeEvents(2000)
+	produce(t, brokers, topic, backlog)
+	waitLag(t, cfg.Addr, topic, func(n float64) bool { return n >= float64(len(backlog)) }, fmt.Sprintf("at least %d while ClickHouse is down", len(backlog)))
+
+	own.Start()
+	waitExactlyOnce(t, reconnect(t, ch), append(first, backlog...), 120*time.Second)
+	waitLag(t, cfg.Addr, topic, func(n float64) bool { return n == 0 }, "back to 0 after the outage")
+	if err := stop(); err != nil {
+		t.Fatalf("consumer stopped with %v", err)
+	}
+}
+
+// waitLag polls the consumer's /metrics until the summed lag of topic
+// satisfies ok.
+func waitLag(t *testing.T, addr, topic string, ok func(float64) bool, want string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var sum float64
+	for time.Now().Before(deadline) {
+		sum = 0
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(line, "logpipe_consumer_lag_messages{") && strings.Contains(line, `topic="`+topic+`"`) {
+					var v float64
+					if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+						sum += v
+					}
+				}
+			}
+			if ok(sum) {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("consumer lag of %s is %v; want %s", topic, sum, want)
 }

@@ -76,7 +76,8 @@ func run(ctx context.Context, cfg Config) error {
 	panics := server.NewPanics(reg, "consumer", log)
 	popts := cfg.Pipeline
 	popts.Panics = panics
-	p := pipeline.New(popts, reader, snk, dlq, log, pipeline.NewMetrics(reg))
+	metrics := pipeline.NewMetrics(reg)
+	p := pipeline.New(popts, reader, snk, dlq, log, metrics)
 	ready := func(ctx context.Context) error {
 		if err := p.Err(); err != nil {
 			return fmt.Errorf("sink failing: %w", err)
@@ -98,6 +99,13 @@ func run(ctx context.Context, cfg Config) error {
 		serveErr = server.Serve(ctx, log, ln, engine, health, server.ServeOptions{ShutdownDelay: cfg.ShutdownDelay})
 		cancel()
 	})
+	lagm := &groupLag{client: &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Transport: cfg.Kafka.Transport(), Timeout: 5 * time.Second},
+		group: cfg.Group, topics: topics}
+	lagEvery := cfg.LagInterval
+	if lagEvery <= 0 {
+		lagEvery = 5 * time.Second
+	}
+	wg.Go(func() { watchLag(ctx, lagm, metrics, lagEvery, log) })
 	if cfg.Retention.Interval > 0 {
 		opts := cfg.Retention
 		opts.Tables = []string{logevent.LogsTable, feedback.Table, logevent.LogIDsTable}

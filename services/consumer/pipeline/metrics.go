@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -18,6 +20,12 @@ type Metrics struct {
 	skipped         prometheus.Counter
 	staleWatermarks prometheus.Counter
 	sinkUp          prometheus.Gauge
+}
+
+// SetLag records the messages of topic/partition not yet written and
+// committed by the group.
+func (m *Metrics) SetLag(topic string, partition int, lag int64) {
+	m.lag.WithLabelValues(topic, strconv.Itoa(partition)).Set(float64(lag))
 }
 
 // NewMetrics registers the pipeline's metrics on reg.
@@ -39,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logpipe_consumer_commit_errors_total", Help: "Kafka offset commits that failed (the rows are in ClickHouse; the messages will be read again and skipped or collapsed)."}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "logpipe_consumer_lag_messages", Help: "Messages behind the partition's high watermark when the last batch was cut, by topic and partition."}, []string{"topic", "partition"}),
+			Name: "logpipe_consumer_lag_messages", Help: "Messages of the partition not yet written and committed by the consumer group (high-water mark minus committed offset, read from Kafka every few seconds), by topic and partition."}, []string{"topic", "partition"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "logpipe_consumer_dead_letters_total", Help: "Messages sent to the dead-letter topic, by reason (decode, invalid, refused by ClickHouse)."}, []string{"reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -253,11 +253,6 @@ func (p *Pipeline) assemble(msgs <-chan kafka.Message, out chan<- *batch) {
 	flush := func() {
 		timer.Stop()
 		if b.count > 0 || len(b.last) > 0 {
-			for k, m := range b.last {
-				if m.HighWaterMark > 0 {
-					p.metrics.lag.WithLabelValues(k.topic, strconv.Itoa(k.id)).Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
-				}
-			}
 			out <- b
 			b = newBatch()
 		}
