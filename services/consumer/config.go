@@ -59,6 +59,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.Int(&c.Pipeline.MaxRows, "batch-rows", "LOGPIPE_CONSUMER_BATCH_ROWS", 50000, "flush a batch at this many messages")
 	fs.Int(&c.Pipeline.MaxBytes, "batch-bytes", "LOGPIPE_CONSUMER_BATCH_BYTES", 16<<20, "flush a batch at this many message bytes")
 	fs.Duration(&c.Pipeline.MaxAge, "batch-age", "LOGPIPE_CONSUMER_BATCH_AGE", time.Second, "flush a batch this long after its first message")
+	fs.Duration(&c.Pipeline.InsertTimeout, "insert-timeout", "LOGPIPE_CONSUMER_INSERT_TIMEOUT", time.Minute, "bound on one attempt of a ClickHouse insert (a server that stopped answering is retried)")
 	fs.Duration(&c.Pipeline.RetryMin, "retry-min", "LOGPIPE_CONSUMER_RETRY_MIN", 100*time.Millisecond, "first backoff after a failed write")
 	fs.Duration(&c.Pipeline.RetryMax, "retry-max", "LOGPIPE_CONSUMER_RETRY_MAX", 10*time.Second, "longest backoff between write attempts")
 	fs.Duration(&c.Pipeline.DrainTimeout, "drain-timeout", "LOGPIPE_CONSUMER_DRAIN_TIMEOUT", 30*time.Second, "how long shutdown may spend writing and committing what is in hand")

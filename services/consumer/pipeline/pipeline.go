@@ -103,6 +103,10 @@ type Options struct {
 	ClockSkew time.Duration
 	// Limits validate events (default logevent.DefaultLimits).
 	Limits logevent.Limits
+	// InsertTimeout bounds one attempt of an insert (rows or watermarks;
+	// default 60s): a ClickHouse that stopped answering without closing the
+	// connection is retried like one that is down.
+	InsertTimeout time.Duration
 	// RefusedAttempts is how many times a batch ClickHouse refuses is tried
 	// before it is halved to find the rows at fault (default 3).
 	RefusedAttempts int
@@ -131,6 +135,9 @@ func (o *Options) defaults() {
 	}
 	if o.FenceDelay <= 0 {
 		o.FenceDelay = 3 * time.Second
+	}
+	if o.InsertTimeout <= 0 {
+		o.InsertTimeout = 60 * time.Second
 	}
 	if o.RefusedAttempts <= 0 {
 		o.RefusedAttempts = 3
@@ -524,7 +531,11 @@ func (p *Pipeline) writeBatch(ctx context.Context, b *batch) error {
 		commits = append(commits, m)
 	}
 	if !p.opts.NoWatermark {
-		if err := p.retry(ctx, "watermark", func(ctx context.Context) error { return p.sink.InsertMarks(ctx, marks) }); err != nil {
+		if err := p.retry(ctx, "watermark", func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, p.opts.InsertTimeout)
+			defer cancel()
+			return p.sink.InsertMarks(ctx, marks)
+		}); err != nil {
 			return err
 		}
 	}
@@ -662,6 +673,8 @@ func insertRows[T any](p *Pipeline, ctx context.Context, table string, rows []T,
 	var write func(rows []T, from []origin, attempts int) error
 	write = func(rows []T, from []origin, attempts int) error {
 		err := p.retryRefused(ctx, "insert_"+table, attempts, func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, p.opts.InsertTimeout)
+			defer cancel()
 			start := time.Now()
 			err := insert(ctx, rows)
 			took = time.Since(start)
