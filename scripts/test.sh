@@ -31,7 +31,7 @@ if [ "$started" = 1 ] && [ "${LOGPIPE_TEST_KEEP_STACK:-0}" != 1 ]; then
   trap 'scripts/stack.sh down' EXIT
 fi
 
-MODULES=(schemas services/lib services/ingest services/consumer services/query scripts/loadgen charts/test scripts/e2e)
+MODULES=(schemas services/lib services/ingest services/consumer services/query scripts/loadgen charts/test scripts/e2e scripts/chaos)
 if [ $# -gt 0 ] && [ -d "$1" ]; then
   MODULES=("$1")
   shift

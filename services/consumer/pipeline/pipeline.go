@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"strconv"
@@ -234,15 +235,30 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return errors.Join(<-fetchErr, werr)
 }
 
+// fetch hands messages to the assembler until ctx ends. A failed fetch (the
+// broker restarting, the group coordinator away) is retried with backoff:
+// the reader heals by itself, and a consumer that exited instead would only
+// have to be restarted to do the same.
 func (p *Pipeline) fetch(ctx context.Context, out chan<- kafka.Message) error {
+	backoff := p.opts.RetryMin
 	for {
 		m, err := p.src.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("fetch from kafka: %w", err)
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("fetch from kafka: %w", err) // the reader was closed
+			}
+			p.metrics.retries.WithLabelValues("fetch").Inc()
+			p.log.Warn("fetch from kafka failed; retrying", "err", err, "backoff", backoff.String())
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+			backoff = min(backoff*2, p.opts.RetryMax)
+			continue
 		}
+		backoff = p.opts.RetryMin
 		select {
 		case out <- m:
 		case <-ctx.Done():

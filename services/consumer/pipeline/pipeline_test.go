@@ -27,10 +27,16 @@ type fakeSource struct {
 	msgs      []kafka.Message
 	committed map[int]int64 // partition → last committed offset
 	log       *[]string
+	failures  int // the first fetches fail (the broker is away)
 }
 
 func (s *fakeSource) FetchMessage(ctx context.Context) (kafka.Message, error) {
 	s.mu.Lock()
+	if s.failures > 0 {
+		s.failures--
+		s.mu.Unlock()
+		return kafka.Message{}, errors.New("failed to dial: connection refused")
+	}
 	if len(s.msgs) > 0 {
 		m := s.msgs[0]
 		s.msgs = s.msgs[1:]
@@ -399,5 +405,28 @@ func TestRefusedRowsAreDeadLettered(t *testing.T) {
 		if h[HeaderReason] != ReasonRefused || !strings.Contains(h[HeaderError], "different array sizes") || h[HeaderTopic] != "logs" || h[HeaderPartition] != "1" {
 			t.Errorf("dead-letter headers %v; want reason refused, the server's error, origin logs/1", h)
 		}
+	}
+}
+
+// A broker that is away makes fetches fail for a while; the pipeline retries
+// them rather than stopping the consumer, and goes on once the broker is back.
+func TestFetchErrorsAreRetried(t *testing.T) {
+	var log []string
+	src := &fakeSource{committed: map[int]int64{}, log: &log, failures: 5}
+	for i := range 3 {
+		src.msgs = append(src.msgs, message(t, 0, int64(i), fmt.Sprintf("id-%d", i)))
+	}
+	snk := &fakeSink{marks: map[int]int64{}, log: &log}
+	p := New(Options{LogsTopic: "logs", MaxAge: 10 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond},
+		src, snk, &fakeDLQ{}, testenv.Logger(), NewMetrics(prometheus.NewRegistry()))
+	if err := runUntil(t, p, func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.committed[0] == 2
+	}); err != nil {
+		t.Fatalf("Run returned %v; want nil after a clean stop", err)
+	}
+	if len(snk.rows) != 3 {
+		t.Errorf("inserted %d rows; want 3", len(snk.rows))
 	}
 }
