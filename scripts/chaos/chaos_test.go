@@ -29,7 +29,7 @@ func TestChaosBounded(t *testing.T) {
 	}
 	cfg := Config{
 		Repo: repo, StackDir: filepath.Join(repo, ".stack/chaos-test"), PortBase: 19500 + off,
-		Rate: 100, Batch: 10, Rounds: 1, Gap: 2 * time.Second, Pause: 8 * time.Second, Tail: 3 * time.Second, Seed: seed,
+		Rate: 100, Batch: 10, Attempts: 8, Rounds: 1, Gap: 2 * time.Second, Pause: 8 * time.Second, Tail: 3 * time.Second, Seed: seed,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()

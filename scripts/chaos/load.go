@@ -55,8 +55,8 @@ type load struct {
 	status   map[int]int // answers by status (0: no answer)
 }
 
-func newLoad(url, key, run string, rate, batch int) *load {
-	return &load{url: url, key: key, run: run, rate: rate, batch: batch, attempts: 60,
+func newLoad(url, key, run string, rate, batch, attempts int) *load {
+	return &load{url: url, key: key, run: run, rate: rate, batch: batch, attempts: attempts,
 		client: &http.Client{Timeout: 10 * time.Second}, ids: map[string]outcome{}, status: map[int]int{}}
 }
 

@@ -37,6 +37,7 @@ type Config struct {
 	PortBase int           // ClickHouse native port; the others follow (base+1..+4 servers, +10..+12 services)
 	Rate     int           // events offered per second
 	Batch    int           // events per request
+	Attempts int           // attempts of one batch before the client gives up
 	Rounds   int           // times the whole fault schedule runs
 	Gap      time.Duration // mean pause between faults
 	Pause    time.Duration // how long ClickHouse stays SIGSTOPped
@@ -197,7 +198,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (Result, error) {
 
 	// load and faults
 	run := strconv.FormatUint(cfg.Seed, 36)
-	l := newLoad("http://"+ingestAddr, key, run, cfg.Rate, cfg.Batch)
+	l := newLoad("http://"+ingestAddr, key, run, cfg.Rate, cfg.Batch, cfg.Attempts)
 	start := time.Now().Add(-time.Second)
 	lctx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan struct{})
@@ -320,6 +321,7 @@ func main() {
 	flag.IntVar(&cfg.PortBase, "port-base", 19600+off, "ClickHouse native port of the run; the other ports follow it")
 	flag.IntVar(&cfg.Rate, "rate", 200, "events offered per second")
 	flag.IntVar(&cfg.Batch, "batch", 10, "events per request")
+	flag.IntVar(&cfg.Attempts, "attempts", 8, "attempts of one batch (same ids) before the client gives up on it")
 	flag.IntVar(&cfg.Rounds, "rounds", 3, "times the whole fault schedule runs")
 	flag.DurationVar(&cfg.Gap, "gap", 8*time.Second, "mean pause between faults")
 	flag.DurationVar(&cfg.Pause, "pause", 15*time.Second, "how long ClickHouse stays SIGSTOPped (longer than the consumer's 5s insert timeout)")
