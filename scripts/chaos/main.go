@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -124,7 +125,8 @@ type runner struct {
 }
 
 // Run performs one chaos run and its audit, writing progress to w.
-func Run(ctx context.Context, cfg Config, w io.Writer) (Result, error) {
+func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
+	w := &syncWriter{w: out} // the supervisors write from their own goroutines
 	res := Result{Faults: map[string]int{}, Unplanned: map[string]int{}}
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed))
 	fmt.Fprintf(w, "chaos: seed %d, stack %s, ports from %d, %d events/s in batches of %d\n", cfg.Seed, cfg.StackDir, cfg.PortBase, cfg.Rate, cfg.Batch)
@@ -340,4 +342,16 @@ func main() {
 	if !res.OK() {
 		os.Exit(1)
 	}
+}
+
+// syncWriter serialises writes.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -85,53 +85,73 @@ func waitGone(pid int, grace time.Duration) {
 type service struct {
 	name, bin, addr, logFile string
 	env                      []string
+	logw                     io.Writer
 
 	mu        sync.Mutex
-	cmd       *exec.Cmd
-	done      chan struct{}
-	expected  bool // the run stopped it on purpose
+	cur       *proc
+	gen       int  // processes started so far
 	unplanned int  // exits nobody asked for
 	stopped   bool // the run is over
-	logw      io.Writer
 }
 
-// start runs the service and waits until it answers /healthz.
+// proc is one process of a service.
+type proc struct {
+	cmd      *exec.Cmd
+	done     chan struct{}
+	expected bool // the run stopped it on purpose
+}
+
+// start runs a new process of the service and waits until it answers
+// /healthz.
 func (s *service) start() error {
+	if _, err := s.spawn(-1); err != nil {
+		return err
+	}
+	return s.waitHealthy(90 * time.Second)
+}
+
+// spawn starts a process unless ifGen >= 0 and another process was started
+// since generation ifGen (a restart already happened).
+func (s *service) spawn(ifGen int) (bool, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || (ifGen >= 0 && s.gen != ifGen) {
+		return false, nil
+	}
 	f, err := os.OpenFile(s.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		s.mu.Unlock()
-		return err
+		return false, err
 	}
 	cmd := exec.Command(s.bin)
 	cmd.Env, cmd.Stdout, cmd.Stderr = s.env, f, f
 	if err := cmd.Start(); err != nil {
-		s.mu.Unlock()
 		f.Close()
-		return fmt.Errorf("start %s: %w", s.name, err)
+		return false, fmt.Errorf("start %s: %w", s.name, err)
 	}
-	done := make(chan struct{})
-	s.cmd, s.done, s.expected = cmd, done, false
-	s.mu.Unlock()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	s.cur = p
+	s.gen++
+	gen := s.gen
 	go func() {
 		_ = cmd.Wait()
 		f.Close()
-		close(done)
+		close(p.done)
 		s.mu.Lock()
-		restart := !s.expected && !s.stopped
+		restart := !p.expected && !s.stopped
 		if restart {
 			s.unplanned++
 		}
 		s.mu.Unlock()
-		if restart {
-			fmt.Fprintf(s.logw, "  ! %s exited on its own (%s); restarting it\n", s.name, cmd.ProcessState)
-			time.Sleep(time.Second)
-			if err := s.start(); err != nil {
-				fmt.Fprintf(s.logw, "  ! restart of %s failed: %v\n", s.name, err)
-			}
+		if !restart {
+			return
+		}
+		fmt.Fprintf(s.logw, "  ! %s exited on its own (%s); restarting it\n", s.name, cmd.ProcessState)
+		time.Sleep(time.Second)
+		if _, err := s.spawn(gen); err != nil {
+			fmt.Fprintf(s.logw, "  ! restart of %s failed: %v\n", s.name, err)
 		}
 	}()
-	return s.waitHealthy(90 * time.Second)
+	return true, nil
 }
 
 func (s *service) waitHealthy(timeout time.Duration) error {
@@ -149,26 +169,33 @@ func (s *service) waitHealthy(timeout time.Duration) error {
 	return fmt.Errorf("%s not healthy after %s (log %s)", s.name, timeout, s.logFile)
 }
 
-// stop sends sig and waits for the process to exit (SIGKILL after 60 s).
-// It reports a SIGTERM that did not end in a clean exit.
+// stop sends sig to the current process and waits for it to exit (SIGKILL
+// after 60 s). It reports a SIGTERM that did not end in a clean exit.
 func (s *service) stop(sig syscall.Signal) error {
 	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.expected = true
+	p := s.cur
+	if p != nil {
+		p.expected = true
+	}
 	s.mu.Unlock()
-	if cmd == nil {
+	if p == nil {
 		return nil
 	}
-	_ = cmd.Process.Signal(sig)
 	select {
-	case <-done:
+	case <-p.done:
+		return nil // it had exited already (and is being restarted)
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
 	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
+		_ = p.cmd.Process.Kill()
+		<-p.done
 		return fmt.Errorf("%s did not stop within 60s of %s", s.name, sig)
 	}
-	if sig == syscall.SIGTERM && !cmd.ProcessState.Success() {
-		return fmt.Errorf("%s exited with %s after SIGTERM; want a clean drain (log %s)", s.name, cmd.ProcessState, s.logFile)
+	if sig == syscall.SIGTERM && !p.cmd.ProcessState.Success() {
+		return fmt.Errorf("%s exited with %s after SIGTERM; want a clean drain (log %s)", s.name, p.cmd.ProcessState, s.logFile)
 	}
 	return nil
 }
