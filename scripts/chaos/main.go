@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -180,6 +181,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		"LOGPIPE_CONSUMER_RETENTION_INTERVAL=0",
 		"LOGPIPE_DRAIN_TIMEOUT=20s",
 	)
+	for _, a := range []string{ingestAddr, queryAddr, consumerAddr} {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return res, fmt.Errorf("the run's service address %s is taken (another run, or a process left behind?): %w", a, err)
+		}
+		ln.Close()
+	}
 	mk := func(name, addr string) *service {
 		return &service{name: name, bin: filepath.Join(bin, name), addr: addr, env: env,
 			logFile: filepath.Join(cfg.StackDir, name+".log"), logw: w}

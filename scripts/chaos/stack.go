@@ -172,15 +172,25 @@ func (s *service) waitHealthy(timeout time.Duration) error {
 // stop sends sig to the current process and waits for it to exit (SIGKILL
 // after 60 s). It reports a SIGTERM that did not end in a clean exit.
 func (s *service) stop(sig syscall.Signal) error {
+	_, err := s.stopCurrent(sig)
+	return err
+}
+
+// stopCurrent is stop; it returns the generation that was stopped.
+func (s *service) stopCurrent(sig syscall.Signal) (int, error) {
 	s.mu.Lock()
-	p := s.cur
+	p, gen := s.cur, s.gen
 	if p != nil {
 		p.expected = true
 	}
 	s.mu.Unlock()
 	if p == nil {
-		return nil
+		return gen, nil
 	}
+	return gen, s.stopProc(p, sig)
+}
+
+func (s *service) stopProc(p *proc, sig syscall.Signal) error {
 	select {
 	case <-p.done:
 		return nil // it had exited already (and is being restarted)
@@ -200,12 +210,23 @@ func (s *service) stop(sig syscall.Signal) error {
 	return nil
 }
 
-// restart stops the service with sig and starts it again.
+// restart stops the service with sig and starts it again. Should its
+// supervisor have started a process meanwhile (the stopped one had exited on
+// its own), that one is stopped too: one process at a time.
 func (s *service) restart(sig syscall.Signal) error {
-	if err := s.stop(sig); err != nil {
-		return err
+	for {
+		gen, err := s.stopCurrent(sig)
+		if err != nil {
+			return err
+		}
+		started, err := s.spawn(gen)
+		if err != nil {
+			return err
+		}
+		if started {
+			return s.waitHealthy(90 * time.Second)
+		}
 	}
-	return s.start()
 }
 
 // shutdown stops the service for good at the end of the run.
