@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		"LOGPIPE_KAFKA_BROKERS="+addr(3),
 		"LOGPIPE_CLICKHOUSE_ADDR="+addr(0), "LOGPIPE_CLICKHOUSE_DATABASE=logpipe",
 		"LOGPIPE_KEYS_FILE="+keys,
-		"LOGPIPE_SIGNING_KEY=chaos-signing-key-0123456789abcdef",
+		"LOGPIPE_SIGNING_KEYS=chaos:chaos-signing-key-0123456789abcdef",
 		"LOGPIPE_PUBLIC_URL=http://"+queryAddr,
 		"LOGPIPE_EXPORT_DIR="+filepath.Join(cfg.StackDir, "exports"),
 		"LOGPIPE_EXPORT_LEASE=10s",

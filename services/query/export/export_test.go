@@ -826,7 +826,7 @@ func TestExportPanicFailsOnlyItsJob(t *testing.T) {
 	if v := w.wait("admin", c.ID); v.Status != StatusFailed {
 		t.Fatalf("panicking export: %+v; want failed", v)
 	}
-	if j, _, _ := w.svc.jobs.Get(context.Background(), wsA, c.ID); !strings.Contains(j.Error, "panic") {
+	if j, _, _ := w.svc.jobs.Get(context.Background(), mustScope(t, "org-ent", wsA), c.ID); !strings.Contains(j.Error, "panic") {
 		t.Fatalf("failed job's error %q; want the panic", j.Error)
 	}
 	c2 := w.create("admin", nil)
