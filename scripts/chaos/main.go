@@ -146,6 +146,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 		return res, err
 	}
 	fmt.Fprintf(w, "starting ClickHouse and Kafka\n")
+	if err := r.servers.stack("install"); err != nil { // a fresh clone: packages and Kafka jars
+		return res, err
+	}
 	if err := r.servers.stack("up"); err != nil {
 		return res, err
 	}
