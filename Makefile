@@ -2,7 +2,7 @@
 # `make up` starts everything; `make test` runs every test. See README.md.
 
 SHELL := /bin/bash
-MODULES := schemas services/lib services/ingest services/consumer services/query scripts/loadgen charts/test scripts/e2e
+MODULES := schemas services/lib services/ingest services/consumer services/query scripts/loadgen charts/test scripts/e2e scripts/chaos
 BIN := .cache/bin
 
 WORKSPACE ?= demo
@@ -40,6 +40,11 @@ deps:
 
 fmt:
 	gofmt -w $(MODULES)
+
+.PHONY: chaos
+## chaos: the end-to-end audit under faults (its own ClickHouse, Kafka and services; kills and pauses them while load runs); prints lost and doubled (both must be 0)
+chaos:
+	go run ./scripts/chaos $(CHAOS_ARGS)
 
 .PHONY: bench
 ## bench: every benchmark, printed as ratios against the performance targets (BENCH=name for one)

@@ -21,7 +21,7 @@ cd "$REPO"
 source scripts/clickhouse/test-stacks.bash
 
 ENGINES=(${LOGPIPE_TEST_ENGINES:-26 18})
-MODULES=(schemas services/lib services/ingest services/consumer services/query scripts/loadgen charts/test scripts/e2e)
+MODULES=(schemas services/lib services/ingest services/consumer services/query scripts/loadgen charts/test scripts/e2e scripts/chaos)
 # The modules whose tests run queries on ClickHouse (directly or through the services).
 CH_MODULES=" services/lib services/ingest services/consumer services/query scripts/e2e "
 if [ $# -gt 0 ] && [ -d "$1" ]; then

@@ -6,7 +6,8 @@
 #   4. start the one base URL, nginx on 127.0.0.1:8000 (scripts/proxy.sh)
 #   5. create a demo admin key (once) and send a short realistic demo burst
 # Everything lives in .stack/dev (data, logs, pid files, keys.json); `make down`
-# (scripts/down.sh) stops exactly what this started.
+# (scripts/down.sh) stops exactly what this started. A service that exits is
+# restarted with a backoff; the rest of the stack stays up.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -89,11 +90,27 @@ logpipe is up.
 Logs of the services: $DEV/{ingest,consumer,query}.log. Ctrl-C (or make down) stops everything.
 EOT
 
+# Watch the services: one that exits (a crash, a kill) is restarted after a
+# backoff that doubles while it keeps exiting (1 s up to 60 s, back to 1 s once
+# it has run for two minutes); the rest of the stack stays up.
 trap 'echo; scripts/down.sh; exit 0' INT TERM
+declare -A backoff=() restart_at=() started_at=()
+for s in query consumer ingest; do backoff[$s]=1 restart_at[$s]=0 started_at[$s]=$SECONDS; done
 while :; do
   for s in query consumer ingest; do
     [[ -f $DEV/$s.pid ]] || { log "stopped by make down"; exit 0; }
-    alive "$s" || { log "$s exited; see $DEV/$s.log"; scripts/down.sh; exit 1; }
+    if alive "$s"; then
+      ((SECONDS - started_at[$s] < 120)) || backoff[$s]=1
+      continue
+    fi
+    if ((restart_at[$s] == 0)); then
+      restart_at[$s]=$((SECONDS + backoff[$s]))
+      log "$s exited ($(tail -n 1 "$DEV/$s.log" 2>/dev/null | cut -c1-200)); restarting in ${backoff[$s]}s (see $DEV/$s.log)"
+    elif ((SECONDS >= restart_at[$s])); then
+      start "$s"
+      started_at[$s]=$SECONDS restart_at[$s]=0
+      backoff[$s]=$((backoff[$s] * 2 > 60 ? 60 : backoff[$s] * 2))
+    fi
   done
-  sleep 2
+  sleep 1
 done

@@ -9,6 +9,7 @@ import (
 	"logpipe/lib/chconn"
 	"logpipe/lib/envflag"
 	"logpipe/lib/kafkaconf"
+	"logpipe/lib/logevent"
 )
 
 // Config is the consumer's whole configuration, from flags and LOGPIPE_* env.
@@ -28,6 +29,8 @@ type Config struct {
 	FetchMaxBytes int
 	// InsertParallelism is how many INSERTs one logs batch is split into (default 2).
 	InsertParallelism int
+	// LagInterval is how often the group's lag is read from Kafka (default 5s).
+	LagInterval time.Duration
 	// ShutdownDelay keeps /readyz at 503 before stopping (default 0).
 	ShutdownDelay time.Duration
 
@@ -51,19 +54,24 @@ func parseConfig(args []string) (Config, error) {
 	fs.Duration(&c.SessionTimeout, "session-timeout", "LOGPIPE_CONSUMER_SESSION_TIMEOUT", 10*time.Second, "consumer-group session timeout")
 	fs.Int(&c.FetchMaxBytes, "fetch-max-bytes", "LOGPIPE_CONSUMER_FETCH_MAX_BYTES", 4<<20, "maximum bytes of one fetch from one partition")
 	fs.Int(&c.InsertParallelism, "insert-parallelism", "LOGPIPE_CONSUMER_INSERT_PARALLELISM", 2, "concurrent INSERTs per logs batch")
+	fs.Duration(&c.LagInterval, "lag-interval", "LOGPIPE_CONSUMER_LAG_INTERVAL", 5*time.Second, "how often the consumer group's lag is read from Kafka")
 	fs.Duration(&c.ShutdownDelay, "shutdown-delay", "LOGPIPE_SHUTDOWN_DELAY", 0, "how long /readyz answers 503 before shutdown")
 	fs.Int(&c.Pipeline.MaxRows, "batch-rows", "LOGPIPE_CONSUMER_BATCH_ROWS", 50000, "flush a batch at this many messages")
 	fs.Int(&c.Pipeline.MaxBytes, "batch-bytes", "LOGPIPE_CONSUMER_BATCH_BYTES", 16<<20, "flush a batch at this many message bytes")
 	fs.Duration(&c.Pipeline.MaxAge, "batch-age", "LOGPIPE_CONSUMER_BATCH_AGE", time.Second, "flush a batch this long after its first message")
+	fs.Duration(&c.Pipeline.InsertTimeout, "insert-timeout", "LOGPIPE_CONSUMER_INSERT_TIMEOUT", time.Minute, "bound on one attempt of a ClickHouse insert (a server that stopped answering is retried)")
 	fs.Duration(&c.Pipeline.RetryMin, "retry-min", "LOGPIPE_CONSUMER_RETRY_MIN", 100*time.Millisecond, "first backoff after a failed write")
 	fs.Duration(&c.Pipeline.RetryMax, "retry-max", "LOGPIPE_CONSUMER_RETRY_MAX", 10*time.Second, "longest backoff between write attempts")
 	fs.Duration(&c.Pipeline.DrainTimeout, "drain-timeout", "LOGPIPE_CONSUMER_DRAIN_TIMEOUT", 30*time.Second, "how long shutdown may spend writing and committing what is in hand")
 	var watermark bool
 	fs.Bool(&watermark, "watermark", "LOGPIPE_CONSUMER_WATERMARK", true, "skip messages the ClickHouse offset watermark shows as written")
 	fs.Duration(&c.Pipeline.FenceDelay, "rebalance-fence", "LOGPIPE_CONSUMER_REBALANCE_FENCE", 3*time.Second, "how long the first batch of a partition taken over from an active writer waits for that writer's in-flight batches")
+	fs.Duration(&c.Pipeline.ClockSkew, "clock-skew", "LOGPIPE_CONSUMER_CLOCK_SKEW", 5*time.Second, "most the clocks of ingest and consumers disagree by (a watermark recorded before a message it would skip was produced, by more than this, is from an earlier life of the partition)")
 	fs.Duration(&c.Retention.Interval, "retention-interval", "LOGPIPE_CONSUMER_RETENTION_INTERVAL", time.Hour, "how often expired partitions are dropped (0 disables the job)")
 	fs.Duration(&c.SealInterval, "seal-interval", "LOGPIPE_CONSUMER_SEAL_INTERVAL", time.Minute, "how often partitions of finished days are merged into one part (0 disables the job)")
 	fs.Int(&c.Retention.DefaultDays, "retention-default-days", "LOGPIPE_CONSUMER_RETENTION_DEFAULT_DAYS", 365, "retention of partitions whose events carry no tier (enterprise default)")
+	// ingest reads the same limits, so what it accepted is valid here too
+	logevent.RegisterLimitFlags(fs, &c.Pipeline.Limits)
 	chconn.RegisterFlags(fs, &c.ClickHouse)
 	finishKafka := kafkaconf.RegisterFlags(fs, &c.Kafka)
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +100,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("session timeout %s: Kafka brokers refuse less than 6s", c.SessionTimeout)
 	case c.FetchMaxBytes < 1<<20:
 		return fmt.Errorf("fetch max bytes %d: want at least 1 MiB (one large event)", c.FetchMaxBytes)
+	case c.LagInterval <= 0:
+		return fmt.Errorf("lag interval %s: must be positive", c.LagInterval)
 	case c.InsertParallelism < 1:
 		return fmt.Errorf("insert parallelism %d: want at least 1", c.InsertParallelism)
 	case c.Retention.Interval < 0 || c.Retention.DefaultDays <= 0 || c.SealInterval < 0:

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	"logpipe/lib/logevent"
 )
 
 func TestConfigDefaultsAndValidation(t *testing.T) {
@@ -27,5 +30,34 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		if _, err := parseConfig(args); err == nil {
 			t.Errorf("parseConfig(%v) accepted it; want an error", args)
 		}
+	}
+}
+
+// The consumer validates with the limits ingest is configured with (the same
+// variables), so an event ingest accepted under a raised limit is written,
+// not dead-lettered.
+func TestConfigSharesIngestLimits(t *testing.T) {
+	t.Setenv("LOGPIPE_MAX_METADATA_KEYS", "100")
+	t.Setenv("LOGPIPE_MAX_PAYLOAD_BYTES", "3000000")
+	cfg, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := logevent.ServiceLimits
+	want.MaxMetadataKeys, want.MaxPayloadBytes = 100, 3_000_000
+	if cfg.Pipeline.Limits != want {
+		t.Fatalf("limits = %+v; want %+v", cfg.Pipeline.Limits, want)
+	}
+	e := logevent.New()
+	e.ID, e.WorkspaceID, e.CreatedAt = "id-1", "ws", 1763805845123
+	for i := range 80 {
+		e.MetadataKey = append(e.MetadataKey, fmt.Sprintf("k%d", i))
+		e.MetadataValue = append(e.MetadataValue, "v")
+	}
+	if errs := e.Validate(cfg.Pipeline.Limits); len(errs) > 0 {
+		t.Fatalf("an event within the raised limit is invalid: %v", errs)
+	}
+	if errs := e.Validate(logevent.ServiceLimits); len(errs) == 0 {
+		t.Fatal("the event is within the default limits too; the test proves nothing")
 	}
 }

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +31,7 @@ import (
 func osMkdirTemp() (string, error) { return os.MkdirTemp("", "logpipe-consumer-bin") }
 
 func TestRoutesMatchOpenAPI(t *testing.T) {
-	e, _ := newEngine(testenv.Logger(), server.NewRegistry(), nil)
+	e, _ := newEngine(testenv.Logger(), server.NewRegistry(), nil, nil)
 	openapicheck.Check(t, "consumer", e.Routes())
 }
 
@@ -296,5 +300,133 @@ func TestFeedbackIsWritten(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The lag gauge tells the truth while ClickHouse is away: it is read from
+// Kafka (high-water marks against the group's commits), not from batches the
+// consumer can no longer cut, so it grows with the backlog and returns to
+// zero once the backlog is written.
+func TestLagTellsTheTruthDuringAnOutage(t *testing.T) {
+	own := testenv.StartOwnClickHouse(t)
+	ch, conn := own.Database()
+	defer conn.Close()
+	brokers := testenv.KafkaBrokers(t)
+	topic := testenv.Topic(t, "c_lag", 3)
+	dlq := testenv.Topic(t, "c_lag_dlq", 1)
+	cfg := testConfig(ch, brokers, topic, dlq, testenv.Name("g"))
+	cfg.Addr = testenv.FreeAddr(t)
+	stop := startConsumer(t, cfg)
+	first := makeEvents(500)
+	produce(t, brokers, topic, first)
+	waitRows(t, conn, uint64(len(first)), 60*time.Second)
+	waitLag(t, cfg.Addr, topic, func(n float64) bool { return n == 0 }, "0 once everything is written")
+
+	own.Stop()
+	backlog := makeEvents(2000)
+	produce(t, brokers, topic, backlog)
+	waitLag(t, cfg.Addr, topic, func(n float64) bool { return n >= float64(len(backlog)) }, fmt.Sprintf("at least %d while ClickHouse is down", len(backlog)))
+
+	own.Start()
+	waitExactlyOnce(t, reconnect(t, ch), append(first, backlog...), 120*time.Second)
+	waitLag(t, cfg.Addr, topic, func(n float64) bool { return n == 0 }, "back to 0 after the outage")
+	if err := stop(); err != nil {
+		t.Fatalf("consumer stopped with %v", err)
+	}
+}
+
+// waitLag polls the consumer's /metrics until the summed lag of topic
+// satisfies ok.
+func waitLag(t *testing.T, addr, topic string, ok func(float64) bool, want string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var sum float64
+	for time.Now().Before(deadline) {
+		sum = 0
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(line, "logpipe_consumer_lag_messages{") && strings.Contains(line, `topic="`+topic+`"`) {
+					var v float64
+					if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+						sum += v
+					}
+				}
+			}
+			if ok(sum) {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("consumer lag of %s is %v; want %s", topic, sum, want)
+}
+
+// SIGTERM under load: the consumer stops fetching, writes what it holds and
+// commits it before it exits (status 0), so nothing it wrote is read again.
+// With the watermark off in both runs, a second consumer writing not one row
+// twice proves every written row was committed.
+func TestSigtermFlushesAndCommits(t *testing.T) {
+	bin := consumerBinary(t)
+	ch, conn := testenv.ClickHouse(t)
+	brokers := testenv.KafkaBrokers(t)
+	topic := testenv.Topic(t, "c_term", 6)
+	dlq := testenv.Topic(t, "c_term_dlq", 1)
+	group := testenv.Name("g")
+	events := makeEvents(20000)
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for chunk := range slices.Chunk(events, 1000) {
+			produce(t, brokers, topic, chunk)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	env := append(os.Environ(),
+		"LOGPIPE_CONSUMER_ADDR=127.0.0.1:0",
+		"LOGPIPE_CLICKHOUSE_ADDR="+ch.Addr, "LOGPIPE_CLICKHOUSE_DATABASE="+ch.Database,
+		"LOGPIPE_KAFKA_BROKERS="+brokers[0], "LOGPIPE_LOGS_TOPIC="+topic,
+		"LOGPIPE_FEEDBACK_TOPIC=", "LOGPIPE_DLQ_TOPIC="+dlq,
+		"LOGPIPE_CONSUMER_GROUP="+group, "LOGPIPE_CONSUMER_SESSION_TIMEOUT=6s",
+		"LOGPIPE_CONSUMER_BATCH_ROWS=1500", "LOGPIPE_CONSUMER_BATCH_AGE=300ms",
+		"LOGPIPE_CONSUMER_RETENTION_INTERVAL=0", "LOGPIPE_LOG_LEVEL=error", "LOGPIPE_CONSUMER_WATERMARK=false",
+	)
+	run := func() (*exec.Cmd, *bytes.Buffer) {
+		cmd := exec.Command(bin)
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start consumer: %v", err)
+		}
+		return cmd, &stderr
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
+	var rows uint64
+	for term := 1; term <= 3 && rows < uint64(len(events)); term++ {
+		cmd, stderr := run()
+		waitRows(t, conn, rows+1, 90*time.Second)
+		time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("consumer exited with %v after SIGTERM; want a clean drain\n%s", err, stderr)
+		}
+		_, _, rows = counts(t, conn)
+		t.Logf("SIGTERM %d: %d rows stored", term, rows)
+	}
+	<-produced
+	cmd, stderr := run()
+	waitExactlyOnce(t, conn, events, 120*time.Second)
+	if _, _, raw := counts(t, conn); raw != uint64(len(events)) {
+		t.Errorf("%d rows stored for %d events: rows written before a SIGTERM were not committed and were written again", raw, len(events))
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("consumer exited with %v after SIGTERM\n%s", err, stderr)
 	}
 }

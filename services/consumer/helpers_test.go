@@ -78,7 +78,7 @@ func testConfig(ch chconn.Config, brokers []string, topic, dlq, group string) Co
 	}
 	return Config{
 		Addr: "127.0.0.1:0", Group: group, Migrate: true, LogLevel: level,
-		SessionTimeout: 6 * time.Second, FetchMaxBytes: 4 << 20, InsertParallelism: 2,
+		SessionTimeout: 6 * time.Second, FetchMaxBytes: 4 << 20, InsertParallelism: 2, LagInterval: 300 * time.Millisecond,
 		ClickHouse: ch,
 		Kafka:      kafkaconf.Config{Brokers: brokers, LogsTopic: topic, DeadLetterTopic: dlq},
 		Pipeline: pipeline.Options{LogsTopic: topic, MaxRows: 2000, MaxBytes: 8 << 20, MaxAge: 200 * time.Millisecond,

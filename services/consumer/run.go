@@ -73,14 +73,18 @@ func run(ctx context.Context, cfg Config) error {
 		BatchTimeout: 10 * time.Millisecond,
 	}
 
-	p := pipeline.New(cfg.Pipeline, reader, snk, dlq, log, pipeline.NewMetrics(reg))
+	panics := server.NewPanics(reg, "consumer", log)
+	popts := cfg.Pipeline
+	popts.Panics = panics
+	metrics := pipeline.NewMetrics(reg)
+	p := pipeline.New(popts, reader, snk, dlq, log, metrics)
 	ready := func(ctx context.Context) error {
 		if err := p.Err(); err != nil {
 			return fmt.Errorf("sink failing: %w", err)
 		}
 		return snk.Ping(ctx)
 	}
-	engine, health := newEngine(log, reg, ready)
+	engine, health := newEngine(log, reg, ready, panics)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		reader.Close()
@@ -95,6 +99,13 @@ func run(ctx context.Context, cfg Config) error {
 		serveErr = server.Serve(ctx, log, ln, engine, health, server.ServeOptions{ShutdownDelay: cfg.ShutdownDelay})
 		cancel()
 	})
+	lagm := &groupLag{client: &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Transport: cfg.Kafka.Transport(), Timeout: 5 * time.Second},
+		group: cfg.Group, topics: topics}
+	lagEvery := cfg.LagInterval
+	if lagEvery <= 0 {
+		lagEvery = 5 * time.Second
+	}
+	wg.Go(func() { watchLag(ctx, lagm, metrics, lagEvery, log) })
 	if cfg.Retention.Interval > 0 {
 		opts := cfg.Retention
 		opts.Tables = []string{logevent.LogsTable, feedback.Table, logevent.LogIDsTable}
@@ -125,6 +136,6 @@ func run(ctx context.Context, cfg Config) error {
 
 // newEngine is the consumer's HTTP surface: only /healthz, /readyz and
 // /metrics (the OpenAPI document assigns it no operations).
-func newEngine(log *slog.Logger, reg *prometheus.Registry, ready server.ReadyFunc) (*gin.Engine, *server.Health) {
-	return server.NewEngine(log, reg, ready)
+func newEngine(log *slog.Logger, reg *prometheus.Registry, ready server.ReadyFunc, panics *server.Panics) (*gin.Engine, *server.Health) {
+	return server.NewEngine(log, reg, ready, server.WithPanics(panics))
 }

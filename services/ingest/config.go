@@ -73,12 +73,8 @@ func parseConfig(args []string) (Config, error) {
 	fs.Int(&maxInflight, "max-inflight-requests", "LOGPIPE_INGEST_MAX_INFLIGHT_REQUESTS", api.DefaultMaxInflightRequests, "concurrent requests before shedding with 503")
 	fs.Duration(&c.API.ProduceTimeout, "produce-timeout", "LOGPIPE_INGEST_PRODUCE_TIMEOUT", api.DefaultProduceTimeout, "bound on waiting for Kafka's acknowledgement before answering 503")
 	fs.Duration(&c.API.RetryAfter, "retry-after", "LOGPIPE_INGEST_RETRY_AFTER", api.DefaultRetryAfter, "Retry-After of 503 answers")
-	c.API.Limits = logevent.DefaultLimits
-	c.API.Limits.MaxPayloadBytes = api.DefaultMaxEventBytes
-	fs.Int(&c.API.Limits.MaxPayloadBytes, "max-payload-bytes", "LOGPIPE_INGEST_MAX_PAYLOAD_BYTES", c.API.Limits.MaxPayloadBytes, "bound on each of request.body, response.body and the headers, bytes")
-	fs.Int(&c.API.Limits.MaxStringLen, "max-string-bytes", "LOGPIPE_INGEST_MAX_STRING_BYTES", c.API.Limits.MaxStringLen, "bound on every scalar string column, bytes")
-	fs.Int(&c.API.Limits.MaxMetadataKeys, "max-metadata-keys", "LOGPIPE_INGEST_MAX_METADATA_KEYS", c.API.Limits.MaxMetadataKeys, "bound on metadata pairs per event")
-	fs.Int(&c.API.Limits.MaxMetadataValueLen, "max-metadata-value-chars", "LOGPIPE_INGEST_MAX_METADATA_VALUE_CHARS", c.API.Limits.MaxMetadataValueLen, "bound on each metadata value, characters")
+	// the consumer reads the same limits (one definition, one set of variables)
+	logevent.RegisterLimitFlags(fs, &c.API.Limits)
 	var redactHeaders, redactParams string
 	fs.String(&redactHeaders, "redact-headers", "LOGPIPE_INGEST_REDACT_HEADERS", "", "comma-separated header names redacted on top of the built-in credential headers")
 	fs.String(&redactParams, "redact-query-params", "LOGPIPE_INGEST_REDACT_QUERY_PARAMS", "", "comma-separated request_url query parameters redacted on top of the built-in ones")

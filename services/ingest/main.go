@@ -115,7 +115,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, reg
 	}
 	// Readiness does not follow Kafka: while Kafka is down ingest stays in
 	// rotation and answers 503 with Retry-After itself.
-	engine, health := server.NewEngine(log, reg, nil)
+	engine, health := server.NewEngine(log, reg, nil, server.WithPanics(server.NewPanics(reg, "ingest", log)))
 	h.Register(engine)
 	return server.Serve(ctx, log, ln, engine, health, server.ServeOptions{ShutdownDelay: cfg.ShutdownDelay, DrainTimeout: cfg.DrainTimeout})
 }

@@ -195,7 +195,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	go keys.Watch(ctx, 2*time.Second, log)
 
 	reg := server.NewRegistry()
-	engine, health := server.NewEngine(log, reg, func(ctx context.Context) error { return conn.Ping(ctx) })
+	engine, health := server.NewEngine(log, reg, func(ctx context.Context) error { return conn.Ping(ctx) },
+		server.WithPanics(server.NewPanics(reg, "query", log)))
 	handlers := api.New(store.New(conn), keys, api.Config{
 		PublicURL: cfg.PublicURL, Keys: keyring, ShareTTL: cfg.ShareTTL, QueryTimeout: cfg.QueryTimeout, MaxQueryMemory: int64(cfg.MaxQueryMemory),
 	}, log, reg)

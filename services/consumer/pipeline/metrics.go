@@ -1,22 +1,31 @@
 package pipeline
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Metrics are the pipeline's Prometheus metrics, all logpipe_consumer_*.
 type Metrics struct {
-	rowsInserted   *prometheus.CounterVec
-	bytesInserted  *prometheus.CounterVec
-	batchRows      prometheus.Histogram
-	insertDuration *prometheus.HistogramVec
-	commitDuration prometheus.Histogram
-	commitErrors   prometheus.Counter
-	lag            *prometheus.GaugeVec
-	deadLetters    *prometheus.CounterVec
-	retries        *prometheus.CounterVec
-	skipped        prometheus.Counter
-	sinkUp         prometheus.Gauge
+	rowsInserted    *prometheus.CounterVec
+	bytesInserted   *prometheus.CounterVec
+	batchRows       prometheus.Histogram
+	insertDuration  *prometheus.HistogramVec
+	commitDuration  prometheus.Histogram
+	commitErrors    prometheus.Counter
+	lag             *prometheus.GaugeVec
+	deadLetters     *prometheus.CounterVec
+	retries         *prometheus.CounterVec
+	skipped         prometheus.Counter
+	staleWatermarks prometheus.Counter
+	sinkUp          prometheus.Gauge
+}
+
+// SetLag records the messages of topic/partition not yet written and
+// committed by the group.
+func (m *Metrics) SetLag(topic string, partition int, lag int64) {
+	m.lag.WithLabelValues(topic, strconv.Itoa(partition)).Set(float64(lag))
 }
 
 // NewMetrics registers the pipeline's metrics on reg.
@@ -38,18 +47,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logpipe_consumer_commit_errors_total", Help: "Kafka offset commits that failed (the rows are in ClickHouse; the messages will be read again and skipped or collapsed)."}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "logpipe_consumer_lag_messages", Help: "Messages behind the partition's high watermark when the last batch was cut, by topic and partition."}, []string{"topic", "partition"}),
+			Name: "logpipe_consumer_lag_messages", Help: "Messages of the partition not yet written and committed by the consumer group (high-water mark minus committed offset, read from Kafka every few seconds), by topic and partition."}, []string{"topic", "partition"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "logpipe_consumer_dead_letters_total", Help: "Messages sent to the dead-letter topic, by reason (decode, invalid)."}, []string{"reason"}),
+			Name: "logpipe_consumer_dead_letters_total", Help: "Messages sent to the dead-letter topic, by reason (decode, invalid, refused by ClickHouse)."}, []string{"reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "logpipe_consumer_retries_total", Help: "Failed attempts that were retried, by operation."}, []string{"op"}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logpipe_consumer_duplicates_skipped_total", Help: "Messages skipped because the ClickHouse watermark shows them already written."}),
+		staleWatermarks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logpipe_consumer_stale_watermarks_total", Help: "Watermarks ignored because they belong to an earlier life of their partition (topic recreated, offsets reset)."}),
 		sinkUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "logpipe_consumer_sink_up", Help: "1 when the last write to ClickHouse and Kafka succeeded, 0 while retrying."}),
 	}
 	reg.MustRegister(m.rowsInserted, m.bytesInserted, m.batchRows, m.insertDuration, m.commitDuration,
-		m.commitErrors, m.lag, m.deadLetters, m.retries, m.skipped, m.sinkUp)
+		m.commitErrors, m.lag, m.deadLetters, m.retries, m.skipped, m.staleWatermarks, m.sinkUp)
 	m.sinkUp.Set(1)
 	return m
 }

@@ -11,6 +11,10 @@
 //   - When ClickHouse or Kafka fail, the writer retries with capped exponential
 //     backoff, fetching stops as the channels fill, and the sink reports itself
 //     unhealthy until a write succeeds again.
+//   - Rows ClickHouse refuses (a data error, told apart from an outage by the
+//     server's exception code) are tried a bounded number of times, then
+//     found by halving the batch and sent to the dead-letter topic with the
+//     server's error; the rest of the batch is written and the partition moves on.
 //   - Duplicates (redelivery after a crash, a rebalance, a retry) are avoided by
 //     a per-partition watermark kept in ClickHouse and, where one slips through,
 //     collapsed by the logs table (ReplacingMergeTree on the log's key).
@@ -20,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"strconv"
@@ -31,6 +36,7 @@ import (
 	"logpipe/consumer/sink"
 	"logpipe/lib/feedback"
 	"logpipe/lib/logevent"
+	"logpipe/lib/server"
 )
 
 // Source is the consumer-group reader (kafka-go's *kafka.Reader).
@@ -66,6 +72,7 @@ const (
 const (
 	ReasonDecode  = "decode"
 	ReasonInvalid = "invalid"
+	ReasonRefused = "refused" // ClickHouse refused the row
 )
 
 // Options tune the pipeline. Zero fields take the defaults named.
@@ -90,8 +97,22 @@ type Options struct {
 	// writer active moments ago waits before writing, so the previous owner's
 	// in-flight batches land (and are skipped by watermark) first (default 3s).
 	FenceDelay time.Duration
+	// ClockSkew is the most the clocks of ingest (which stamps Kafka
+	// messages) and consumers may disagree by (default 5s): a message stamped
+	// later than a watermark was recorded, plus this, cannot be below it, so
+	// such a watermark belongs to an earlier life of the partition.
+	ClockSkew time.Duration
 	// Limits validate events (default logevent.DefaultLimits).
 	Limits logevent.Limits
+	// InsertTimeout bounds one attempt of an insert (rows or watermarks;
+	// default 60s): a ClickHouse that stopped answering without closing the
+	// connection is retried like one that is down.
+	InsertTimeout time.Duration
+	// RefusedAttempts is how many times a batch ClickHouse refuses is tried
+	// before it is halved to find the rows at fault (default 3).
+	RefusedAttempts int
+	// Panics counts panics recovered in decoding and writing (may be nil).
+	Panics *server.Panics
 }
 
 func (o *Options) defaults() {
@@ -115,6 +136,15 @@ func (o *Options) defaults() {
 	}
 	if o.FenceDelay <= 0 {
 		o.FenceDelay = 3 * time.Second
+	}
+	if o.InsertTimeout <= 0 {
+		o.InsertTimeout = 60 * time.Second
+	}
+	if o.RefusedAttempts <= 0 {
+		o.RefusedAttempts = 3
+	}
+	if o.ClockSkew <= 0 {
+		o.ClockSkew = 5 * time.Second
 	}
 	if o.Limits == (logevent.Limits{}) {
 		o.Limits = logevent.DefaultLimits
@@ -140,6 +170,7 @@ type partition struct {
 
 type partState struct {
 	next       int64     // the offset expected next; anything else means a seek or rebalance
+	generation uint32    // the partition's life the watermark belongs to
 	watermark  int64     // highest offset known to be in ClickHouse
 	fenceUntil time.Time // set when another writer was active on the partition moments ago
 }
@@ -178,10 +209,11 @@ type batch struct {
 	fbBytes  int                     // message bytes of the feedback rows
 	count    int
 	last     map[partition]kafka.Message // the last message per partition (no key or value)
+	gen      map[partition]uint32        // the watermark generation per partition
 }
 
 func newBatch() *batch {
-	return &batch{last: map[partition]kafka.Message{}, fence: map[partition]time.Time{}}
+	return &batch{last: map[partition]kafka.Message{}, fence: map[partition]time.Time{}, gen: map[partition]uint32{}}
 }
 
 // Run consumes until ctx ends, then stops fetching, writes and commits what it
@@ -203,15 +235,30 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return errors.Join(<-fetchErr, werr)
 }
 
+// fetch hands messages to the assembler until ctx ends. A failed fetch (the
+// broker restarting, the group coordinator away) is retried with backoff:
+// the reader heals by itself, and a consumer that exited instead would only
+// have to be restarted to do the same.
 func (p *Pipeline) fetch(ctx context.Context, out chan<- kafka.Message) error {
+	backoff := p.opts.RetryMin
 	for {
 		m, err := p.src.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("fetch from kafka: %w", err)
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("fetch from kafka: %w", err) // the reader was closed
+			}
+			p.metrics.retries.WithLabelValues("fetch").Inc()
+			p.log.Warn("fetch from kafka failed; retrying", "err", err, "backoff", backoff.String())
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+			backoff = min(backoff*2, p.opts.RetryMax)
+			continue
 		}
+		backoff = p.opts.RetryMin
 		select {
 		case out <- m:
 		case <-ctx.Done():
@@ -229,11 +276,6 @@ func (p *Pipeline) assemble(msgs <-chan kafka.Message, out chan<- *batch) {
 	flush := func() {
 		timer.Stop()
 		if b.count > 0 || len(b.last) > 0 {
-			for k, m := range b.last {
-				if m.HighWaterMark > 0 {
-					p.metrics.lag.WithLabelValues(k.topic, strconv.Itoa(k.id)).Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
-				}
-			}
 			out <- b
 			b = newBatch()
 		}
@@ -268,7 +310,9 @@ func (p *Pipeline) add(b *batch, m kafka.Message) {
 		// come again, so drop them now rather than write them twice.
 		b.dropFrom(key, m.Offset)
 	}
-	if p.seen(key, m.Offset) {
+	seen := p.seen(key, m)
+	b.gen[key] = p.parts[key].generation
+	if seen {
 		p.metrics.skipped.Inc()
 		return
 	}
@@ -284,26 +328,36 @@ func (p *Pipeline) add(b *batch, m kafka.Message) {
 	b.bytes += len(m.Value)
 	switch m.Topic {
 	case p.opts.FeedbackTopic:
-		f, err := feedback.Decode(m.Value)
-		if err != nil {
-			p.dead(b, m, ReasonDecode, err.Error())
-			return
-		}
-		if errs := f.Validate(); len(errs) > 0 {
-			p.dead(b, m, ReasonInvalid, joinErrors(errs))
+		var f feedback.Feedback
+		if reason, detail := p.decode(func() (string, string) {
+			var err error
+			if f, err = feedback.Decode(m.Value); err != nil {
+				return ReasonDecode, err.Error()
+			}
+			if errs := f.Validate(); len(errs) > 0 {
+				return ReasonInvalid, joinErrors(errs)
+			}
+			return "", ""
+		}); reason != "" {
+			p.dead(b, m, reason, detail)
 			return
 		}
 		b.feedback = append(b.feedback, f)
 		b.fbFrom = append(b.fbFrom, from)
 		b.fbBytes += len(m.Value)
 	default:
-		e, err := logevent.Decode(m.Value)
-		if err != nil {
-			p.dead(b, m, ReasonDecode, err.Error())
-			return
-		}
-		if errs := e.Validate(p.opts.Limits); len(errs) > 0 {
-			p.dead(b, m, ReasonInvalid, joinErrors(errs))
+		var e logevent.Event
+		if reason, detail := p.decode(func() (string, string) {
+			var err error
+			if e, err = logevent.Decode(m.Value); err != nil {
+				return ReasonDecode, err.Error()
+			}
+			if errs := e.Validate(p.opts.Limits); len(errs) > 0 {
+				return ReasonInvalid, joinErrors(errs)
+			}
+			return "", ""
+		}); reason != "" {
+			p.dead(b, m, reason, detail)
 			return
 		}
 		b.logs = append(b.logs, e)
@@ -312,10 +366,24 @@ func (p *Pipeline) add(b *batch, m kafka.Message) {
 	}
 }
 
+// decode runs one message's decoding and validation; a panic in them makes
+// the message a dead letter (reason decode) instead of stopping the consumer
+// (and, after a restart, stopping it again on the same message).
+func (p *Pipeline) decode(f func() (reason, detail string)) (reason, detail string) {
+	defer func() {
+		if rec := recover(); rec != nil {
+			err := p.opts.Panics.Record("decode", rec)
+			reason, detail = ReasonDecode, err.Error()
+		}
+	}()
+	return f()
+}
+
 // seen reports whether the watermark shows offset of key already written. It
 // reloads the watermark whenever the partition's offsets jump (first sight,
 // a rebalance, a restart), the only times another writer may have moved it.
-func (p *Pipeline) seen(key partition, offset int64) bool {
+func (p *Pipeline) seen(key partition, m kafka.Message) bool {
+	offset := m.Offset
 	st := p.parts[key]
 	if st == nil {
 		st = &partState{next: -1, watermark: -1} // next -1: the first message always reads the watermark
@@ -334,6 +402,15 @@ func (p *Pipeline) seen(key partition, offset int64) bool {
 			p.log.Warn("watermark unavailable", "err", err, "topic", key.topic, "partition", key.id)
 			wm = sink.Watermark{Offset: -1}
 		}
+		if err == nil && p.stale(wm, m) {
+			// Trusting it would skip (and commit) messages never written.
+			p.metrics.staleWatermarks.Inc()
+			p.log.Warn("watermark from an earlier life of the partition ignored; starting a new generation",
+				"topic", key.topic, "partition", key.id, "watermark", wm.Offset, "generation", wm.Generation,
+				"recorded", wm.UpdatedAt, "offset", offset, "high_water_mark", m.HighWaterMark, "message_time", m.Time)
+			wm = sink.Watermark{Generation: wm.Generation + 1, Offset: -1}
+		}
+		st.generation = wm.Generation
 		st.watermark = wm.Offset
 		st.fenceUntil = time.Time{}
 		if !wm.UpdatedAt.IsZero() && time.Since(wm.UpdatedAt) < p.opts.FenceDelay+time.Second {
@@ -345,7 +422,7 @@ func (p *Pipeline) seen(key partition, offset int64) bool {
 			// fresh watermark tells a consumer taking the partition over
 			// moments later that a writer was active, so it fences.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := p.sink.InsertMarks(ctx, []sink.Mark{{Topic: key.topic, Partition: key.id, Offset: offset - 1}}); err != nil {
+			if err := p.sink.InsertMarks(ctx, []sink.Mark{{Topic: key.topic, Partition: key.id, Generation: st.generation, Offset: offset - 1}}); err != nil {
 				p.log.Warn("watermark claim failed", "err", err, "topic", key.topic, "partition", key.id)
 			}
 			cancel()
@@ -355,6 +432,22 @@ func (p *Pipeline) seen(key partition, offset int64) bool {
 	}
 	st.next = offset + 1
 	return offset <= st.watermark
+}
+
+// stale reports whether wm cannot describe the partition m was read from: it
+// lies at or beyond the partition's high-water mark (the partition never held
+// that offset: the topic was recreated or its offsets reset), or m, which it
+// claims written, was produced after the watermark was recorded.
+func (p *Pipeline) stale(wm sink.Watermark, m kafka.Message) bool {
+	if wm.Offset < 0 {
+		return false
+	}
+	if m.HighWaterMark > 0 && wm.Offset >= m.HighWaterMark {
+		return true
+	}
+	// updated_at has whole seconds
+	return m.Offset <= wm.Offset && !m.Time.IsZero() && !wm.UpdatedAt.IsZero() &&
+		m.Time.After(wm.UpdatedAt.Add(time.Second+p.opts.ClockSkew))
 }
 
 func (p *Pipeline) dead(b *batch, m kafka.Message, reason, detail string) {
@@ -433,24 +526,32 @@ func (p *Pipeline) writeBatch(ctx context.Context, b *batch) error {
 			return err
 		}
 	}
-	if err := p.insert(ctx, logevent.LogsTable, len(b.logs), b.logBytes, func(ctx context.Context) error {
-		return p.sink.InsertLogs(ctx, b.logs)
-	}); err != nil {
+	if err := insertRows(p, ctx, logevent.LogsTable, b.logs, b.logsFrom, b.logBytes, p.sink.InsertLogs,
+		func(e *logevent.Event) ([]byte, []byte, error) {
+			v, err := logevent.Encode(e)
+			return e.Key(), v, err
+		}); err != nil {
 		return err
 	}
-	if err := p.insert(ctx, feedback.Table, len(b.feedback), b.fbBytes, func(ctx context.Context) error {
-		return p.sink.InsertFeedback(ctx, b.feedback)
-	}); err != nil {
+	if err := insertRows(p, ctx, feedback.Table, b.feedback, b.fbFrom, b.fbBytes, p.sink.InsertFeedback,
+		func(f *feedback.Feedback) ([]byte, []byte, error) {
+			v, err := feedback.Encode(f)
+			return []byte(f.TraceID), v, err
+		}); err != nil {
 		return err
 	}
 	marks := make([]sink.Mark, 0, len(b.last))
 	commits := make([]kafka.Message, 0, len(b.last))
 	for k, m := range b.last {
-		marks = append(marks, sink.Mark{Topic: k.topic, Partition: k.id, Offset: m.Offset})
+		marks = append(marks, sink.Mark{Topic: k.topic, Partition: k.id, Generation: b.gen[k], Offset: m.Offset})
 		commits = append(commits, m)
 	}
 	if !p.opts.NoWatermark {
-		if err := p.retry(ctx, "watermark", func(ctx context.Context) error { return p.sink.InsertMarks(ctx, marks) }); err != nil {
+		if err := p.retry(ctx, "watermark", func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, p.opts.InsertTimeout)
+			defer cancel()
+			return p.sink.InsertMarks(ctx, marks)
+		}); err != nil {
 			return err
 		}
 	}
@@ -493,6 +594,7 @@ func (b *batch) split(match func(partition) bool) *batch {
 	for k, m := range b.last {
 		if match(k) {
 			out.last[k] = m
+			out.gen[k] = b.gen[k]
 			delete(b.last, k)
 		}
 	}
@@ -572,25 +674,92 @@ func dropWritten[T any](rows []T, from []origin, written func(origin) bool) ([]T
 	return rows[:keep], from[:keep]
 }
 
-func (p *Pipeline) insert(ctx context.Context, table string, rows, bytes int, f func(context.Context) error) error {
-	if rows == 0 {
+// insertRows writes rows into table, retrying while ClickHouse is away. When
+// ClickHouse refuses the rows themselves RefusedAttempts times, it halves
+// them, and halves again the halves it refuses (once each), down to the rows
+// at fault, which go to the dead-letter topic with the server's error (encode
+// gives their key and value); everything else is written.
+func insertRows[T any](p *Pipeline, ctx context.Context, table string, rows []T, from []origin, bytes int,
+	insert func(context.Context, []T) error, encode func(*T) (key, value []byte, err error)) error {
+	if len(rows) == 0 {
 		return nil
 	}
 	var took time.Duration
-	err := p.retry(ctx, "insert_"+table, func(ctx context.Context) error {
-		start := time.Now()
-		err := f(ctx)
-		took = time.Since(start)
-		return err
-	})
-	if err != nil {
+	refused := 0
+	var write func(rows []T, from []origin, attempts int) error
+	write = func(rows []T, from []origin, attempts int) error {
+		err := p.retryRefused(ctx, "insert_"+table, attempts, func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, p.opts.InsertTimeout)
+			defer cancel()
+			start := time.Now()
+			err := insert(ctx, rows)
+			took = time.Since(start)
+			return err
+		})
+		if err == nil || !p.refused(err) || ctx.Err() != nil {
+			return err
+		}
+		if len(rows) > 1 {
+			h := len(rows) / 2
+			if err := write(rows[:h], from[:h], 1); err != nil {
+				return err
+			}
+			return write(rows[h:], from[h:], 1)
+		}
+		refused++
+		return p.deadRefused(ctx, table, from[0], err, func() ([]byte, []byte, error) { return encode(&rows[0]) })
+	}
+	if err := write(rows, from, p.opts.RefusedAttempts); err != nil {
 		return err
 	}
 	p.metrics.insertDuration.WithLabelValues(table).Observe(took.Seconds())
-	p.metrics.rowsInserted.WithLabelValues(table).Add(float64(rows))
+	p.metrics.rowsInserted.WithLabelValues(table).Add(float64(len(rows) - refused))
 	p.metrics.bytesInserted.WithLabelValues(table).Add(float64(bytes))
 	return nil
 }
+
+// deadRefused sends one row ClickHouse refused to the dead-letter topic,
+// with the server's error and the row's origin.
+func (p *Pipeline) deadRefused(ctx context.Context, table string, from origin, cause error, encode func() ([]byte, []byte, error)) error {
+	key, value, err := encode()
+	if err != nil {
+		// the row came from a message decoded moments ago; keep its origin
+		value = nil
+		cause = fmt.Errorf("%w (and re-encoding the row failed: %v)", cause, err)
+	}
+	m := kafka.Message{Key: key, Value: value, Headers: []kafka.Header{
+		{Key: HeaderReason, Value: []byte(ReasonRefused)},
+		{Key: HeaderError, Value: []byte(cause.Error())},
+		{Key: HeaderTopic, Value: []byte(from.part.topic)},
+		{Key: HeaderPartition, Value: []byte(strconv.Itoa(from.part.id))},
+		{Key: HeaderOffset, Value: []byte(strconv.FormatInt(from.offset, 10))},
+	}}
+	if err := p.retry(ctx, "dead_letter", func(ctx context.Context) error {
+		if err := p.dlq.WriteMessages(ctx, m); err != nil {
+			return fmt.Errorf("write a refused row to the dead-letter topic: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	p.metrics.deadLetters.WithLabelValues(ReasonRefused).Inc()
+	p.log.Warn("dead letter", "reason", ReasonRefused, "table", table, "err", cause.Error(),
+		"topic", from.part.topic, "partition", from.part.id, "offset", from.offset)
+	return nil
+}
+
+// refused reports whether err is the rows' fault: ClickHouse refused them
+// (sink.Refused) or writing them panicked.
+func (p *Pipeline) refused(err error) bool {
+	var pe errPanic
+	return sink.Refused(err) || errors.As(err, &pe)
+}
+
+// errPanic is a panic recovered while writing.
+type errPanic struct{ err error }
+
+func (e errPanic) Error() string { return e.err.Error() }
+func (e errPanic) Unwrap() error { return e.err }
 
 // commit commits offsets after their rows are written. A failed commit (a
 // rebalance moved the partition, the broker is away) is retried a few times
@@ -624,9 +793,16 @@ func (p *Pipeline) commit(ctx context.Context, msgs []kafka.Message) {
 // retry runs f until it succeeds or ctx ends, backing off exponentially
 // between RetryMin and RetryMax.
 func (p *Pipeline) retry(ctx context.Context, op string, f func(context.Context) error) error {
+	return p.retryRefused(ctx, op, 0, f)
+}
+
+// retryRefused is retry that gives up, returning the error, after refusals
+// attempts that failed because of the rows (p.refused), when refusals > 0.
+func (p *Pipeline) retryRefused(ctx context.Context, op string, refusals int, f func(context.Context) error) error {
 	backoff := p.opts.RetryMin
+	refused := 0
 	for {
-		err := f(ctx)
+		err := p.call(op, ctx, f)
 		if err == nil {
 			if p.failing.Load() != nil {
 				p.failing.Store(nil)
@@ -638,6 +814,13 @@ func (p *Pipeline) retry(ctx context.Context, op string, f func(context.Context)
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
+		if refusals > 0 && p.refused(err) {
+			if refused++; refused >= refusals {
+				p.metrics.retries.WithLabelValues(op).Inc()
+				p.log.Warn("ClickHouse refuses the rows; looking for the ones at fault", "op", op, "err", err)
+				return err
+			}
+		}
 		p.failing.Store(&err)
 		p.metrics.sinkUp.Set(0)
 		p.metrics.retries.WithLabelValues(op).Inc()
@@ -647,6 +830,16 @@ func (p *Pipeline) retry(ctx context.Context, op string, f func(context.Context)
 		}
 		backoff = min(backoff*2, p.opts.RetryMax)
 	}
+}
+
+// call runs f, a panic in it returned as an error.
+func (p *Pipeline) call(op string, ctx context.Context, f func(context.Context) error) (err error) {
+	defer func() {
+		if rec := recover(); rec != nil {
+			err = errPanic{p.opts.Panics.Record(op, rec)}
+		}
+	}()
+	return f(ctx)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
 	"logpipe/consumer/sink"
 	"logpipe/lib/feedback"
 	"logpipe/lib/logevent"
+	"logpipe/lib/server"
 	"logpipe/lib/testenv"
 )
 
@@ -23,10 +27,16 @@ type fakeSource struct {
 	msgs      []kafka.Message
 	committed map[int]int64 // partition → last committed offset
 	log       *[]string
+	failures  int // the first fetches fail (the broker is away)
 }
 
 func (s *fakeSource) FetchMessage(ctx context.Context) (kafka.Message, error) {
 	s.mu.Lock()
+	if s.failures > 0 {
+		s.failures--
+		s.mu.Unlock()
+		return kafka.Message{}, errors.New("failed to dial: connection refused")
+	}
 	if len(s.msgs) > 0 {
 		m := s.msgs[0]
 		s.msgs = s.msgs[1:]
@@ -52,8 +62,12 @@ func (s *fakeSource) CommitMessages(_ context.Context, msgs ...kafka.Message) er
 type fakeSink struct {
 	mu       sync.Mutex
 	failures int
+	panics   int             // the first inserts panic instead
+	refuse   map[string]bool // ids ClickHouse refuses: a batch holding one fails
 	rows     []logevent.Event
 	marks    map[int]int64
+	gens     map[int]uint32 // partition → generation of marks (0 when absent)
+	markedAt time.Time      // when the marks were recorded (an hour ago when zero)
 	log      *[]string
 }
 
@@ -63,6 +77,17 @@ func (s *fakeSink) InsertLogs(_ context.Context, events []logevent.Event) error 
 	if s.failures > 0 {
 		s.failures--
 		return errors.New("clickhouse is down")
+	}
+	for _, e := range events {
+		if s.refuse[e.ID] {
+			return fmt.Errorf("insert %d rows: %w", len(events), &clickhouse.Exception{Code: 190, Name: "DB::Exception",
+				Message: "Elements 'metadata.key' and 'metadata.value' of Nested data structure (Array columns) have different array sizes."})
+		}
+	}
+	if s.panics > 0 {
+		s.panics--
+		var m map[string]int
+		m["boom"]++
 	}
 	s.rows = append(s.rows, events...)
 	*s.log = append(*s.log, fmt.Sprintf("insert %d", len(events)))
@@ -74,8 +99,16 @@ func (s *fakeSink) InsertFeedback(context.Context, []feedback.Feedback) error { 
 func (s *fakeSink) InsertMarks(_ context.Context, marks []sink.Mark) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.gens == nil {
+		s.gens = map[int]uint32{}
+	}
 	for _, m := range marks {
-		s.marks[m.Partition] = max(s.marks[m.Partition], m.Offset)
+		switch g := s.gens[m.Partition]; {
+		case m.Generation > g:
+			s.gens[m.Partition], s.marks[m.Partition] = m.Generation, m.Offset
+		case m.Generation == g:
+			s.marks[m.Partition] = max(s.marks[m.Partition], m.Offset)
+		}
 	}
 	return nil
 }
@@ -84,7 +117,11 @@ func (s *fakeSink) Mark(_ context.Context, _ string, partition int) (sink.Waterm
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if o, ok := s.marks[partition]; ok {
-		return sink.Watermark{Offset: o, UpdatedAt: time.Now().Add(-time.Hour)}, nil
+		at := s.markedAt
+		if at.IsZero() {
+			at = time.Now().Add(-time.Hour)
+		}
+		return sink.Watermark{Generation: s.gens[partition], Offset: o, UpdatedAt: at}, nil
 	}
 	return sink.Watermark{Offset: -1}, nil
 }
@@ -226,5 +263,170 @@ func TestRewoundPartitionIsNotWrittenTwice(t *testing.T) {
 	}
 	if len(snk.rows) != 5 || len(seen) != 5 {
 		t.Errorf("inserted %d rows (%d distinct); want 5, each once", len(snk.rows), len(seen))
+	}
+}
+
+// A panic in a write is counted and retried like a failed write: the batch
+// lands once and the consumer goes on.
+func TestPanicInWriteIsRetried(t *testing.T) {
+	var log []string
+	src := &fakeSource{committed: map[int]int64{}, log: &log}
+	for i := range 4 {
+		src.msgs = append(src.msgs, message(t, 0, int64(i), fmt.Sprintf("id-%d", i)))
+	}
+	snk := &fakeSink{panics: 2, marks: map[int]int64{}, log: &log}
+	reg := prometheus.NewRegistry()
+	panics := server.NewPanics(reg, "consumer", testenv.Logger())
+	p := New(Options{LogsTopic: "logs", MaxAge: 10 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond, Panics: panics},
+		src, snk, &fakeDLQ{}, testenv.Logger(), NewMetrics(reg))
+	if err := runUntil(t, p, func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.committed[0] == 3
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(snk.rows) != 4 {
+		t.Errorf("inserted %d rows; want 4, once", len(snk.rows))
+	}
+	if n := testutil.ToFloat64(panicCounter(t, reg)); n != 2 {
+		t.Errorf("logpipe_consumer_panics_total = %v; want 2", n)
+	}
+}
+
+// panicCounter is the consumer's panic counter on reg.
+func panicCounter(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "sum"})
+	for _, mf := range mfs {
+		if mf.GetName() == "logpipe_consumer_panics_total" {
+			for _, m := range mf.GetMetric() {
+				c.Add(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return c
+}
+
+// A watermark the partition cannot hold is never trusted: one at or beyond
+// the partition's high-water mark (offsets reset, the topic recreated with
+// fewer messages), or one recorded before the messages it would skip were
+// produced (the topic recreated and refilled). Every message is written and
+// the partition's watermark starts a new generation.
+func TestStaleWatermarkIsIgnored(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name     string
+		mark     int64
+		markedAt time.Time
+		msgTime  time.Time
+		hwm      int64
+		skipped  int // messages the watermark rightly covers
+	}{
+		{name: "beyond the high-water mark", mark: 100, markedAt: now, msgTime: now.Add(-time.Minute), hwm: 6},
+		{name: "recorded before the messages were produced", mark: 4, markedAt: now.Add(-time.Hour), msgTime: now, hwm: 6},
+		{name: "a true watermark", mark: 3, markedAt: now, msgTime: now.Add(-time.Minute), hwm: 6, skipped: 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log []string
+			src := &fakeSource{committed: map[int]int64{}, log: &log}
+			for i := range 6 {
+				m := message(t, 0, int64(i), fmt.Sprintf("id-%d", i))
+				m.Time, m.HighWaterMark = tc.msgTime, tc.hwm
+				src.msgs = append(src.msgs, m)
+			}
+			snk := &fakeSink{marks: map[int]int64{0: tc.mark}, gens: map[int]uint32{0: 7}, markedAt: tc.markedAt, log: &log}
+			p := New(Options{LogsTopic: "logs", MaxAge: 10 * time.Millisecond}, src, snk, &fakeDLQ{}, testenv.Logger(), NewMetrics(prometheus.NewRegistry()))
+			if err := runUntil(t, p, func() bool {
+				src.mu.Lock()
+				defer src.mu.Unlock()
+				return src.committed[0] == 5
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(snk.rows) != 6-tc.skipped {
+				t.Fatalf("inserted %d rows; want %d", len(snk.rows), 6-tc.skipped)
+			}
+			wantGen := uint32(7)
+			if tc.skipped == 0 {
+				wantGen = 8
+			}
+			if snk.gens[0] != wantGen || snk.marks[0] != 5 {
+				t.Errorf("watermark after the batch: generation %d offset %d; want generation %d offset 5", snk.gens[0], snk.marks[0], wantGen)
+			}
+		})
+	}
+}
+
+// Rows ClickHouse refuses go to the dead-letter topic with the server's error
+// after a bounded number of attempts; the rest of their batch is written once
+// and the partition moves on. An outage (any other error) is waited out
+// however long it lasts, and sends nothing to the dead-letter topic.
+func TestRefusedRowsAreDeadLettered(t *testing.T) {
+	var log []string
+	src := &fakeSource{committed: map[int]int64{}, log: &log}
+	for i := range 20 {
+		src.msgs = append(src.msgs, message(t, i%2, int64(i/2), fmt.Sprintf("id-%d", i)))
+	}
+	snk := &fakeSink{failures: 8, refuse: map[string]bool{"id-3": true, "id-11": true}, marks: map[int]int64{}, log: &log}
+	dlq := &fakeDLQ{}
+	p := New(Options{LogsTopic: "logs", MaxRows: 100, MaxAge: 20 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond},
+		src, snk, dlq, testenv.Logger(), NewMetrics(prometheus.NewRegistry()))
+	if err := runUntil(t, p, func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.committed[0] == 9 && src.committed[1] == 9
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, e := range snk.rows {
+		seen[e.ID]++
+	}
+	if len(snk.rows) != 18 || len(seen) != 18 || seen["id-3"] != 0 || seen["id-11"] != 0 {
+		t.Fatalf("inserted %d rows (%d distinct, id-3 %d, id-11 %d); want the 18 good ones once each", len(snk.rows), len(seen), seen["id-3"], seen["id-11"])
+	}
+	if len(dlq.msgs) != 2 {
+		t.Fatalf("%d dead letters; want the 2 refused rows", len(dlq.msgs))
+	}
+	for _, m := range dlq.msgs {
+		h := map[string]string{}
+		for _, x := range m.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		e, err := logevent.Decode(m.Value)
+		if err != nil || !snk.refuse[e.ID] {
+			t.Errorf("dead letter %q (%v); want a refused row", m.Value, err)
+		}
+		if h[HeaderReason] != ReasonRefused || !strings.Contains(h[HeaderError], "different array sizes") || h[HeaderTopic] != "logs" || h[HeaderPartition] != "1" {
+			t.Errorf("dead-letter headers %v; want reason refused, the server's error, origin logs/1", h)
+		}
+	}
+}
+
+// A broker that is away makes fetches fail for a while; the pipeline retries
+// them rather than stopping the consumer, and goes on once the broker is back.
+func TestFetchErrorsAreRetried(t *testing.T) {
+	var log []string
+	src := &fakeSource{committed: map[int]int64{}, log: &log, failures: 5}
+	for i := range 3 {
+		src.msgs = append(src.msgs, message(t, 0, int64(i), fmt.Sprintf("id-%d", i)))
+	}
+	snk := &fakeSink{marks: map[int]int64{}, log: &log}
+	p := New(Options{LogsTopic: "logs", MaxAge: 10 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond},
+		src, snk, &fakeDLQ{}, testenv.Logger(), NewMetrics(prometheus.NewRegistry()))
+	if err := runUntil(t, p, func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.committed[0] == 2
+	}); err != nil {
+		t.Fatalf("Run returned %v; want nil after a clean stop", err)
+	}
+	if len(snk.rows) != 3 {
+		t.Errorf("inserted %d rows; want 3", len(snk.rows))
 	}
 }

@@ -1,7 +1,7 @@
 // Package sink writes the consumer's batches into ClickHouse over the native
 // protocol: logs as one columnar batch INSERT whose column list and value order
 // both come from logevent.Columns, feedback through feedback.InsertSQL/Row, and
-// the per-partition offset watermark (table consumer_offsets) that lets a
+// the per-partition offset watermark (table consumer_watermarks) that lets a
 // restarted or rebalanced consumer skip what is already written.
 package sink
 
@@ -23,14 +23,16 @@ import (
 	"logpipe/lib/logevent"
 )
 
-// OffsetsTable is the watermark table (schemas/clickhouse/*/0005_consumer_offsets.sql).
-const OffsetsTable = "consumer_offsets"
+// OffsetsTable is the watermark table (schemas/clickhouse/*/0008_consumer_watermarks.sql).
+const OffsetsTable = "consumer_watermarks"
 
-// Mark is the last offset of one Kafka partition that a batch wrote.
+// Mark is the last offset of one Kafka partition that a batch wrote, in one
+// generation (life) of the partition.
 type Mark struct {
-	Topic     string
-	Partition int
-	Offset    int64
+	Topic      string
+	Partition  int
+	Generation uint32
+	Offset     int64
 }
 
 // ClickHouse is the writer. It is safe for concurrent use.
@@ -139,7 +141,7 @@ func (s *ClickHouse) insertLogs(ctx context.Context, events []logevent.Event, or
 	for i, c := range logevent.Columns {
 		if err := b.Column(i).Append(column(c, events, order)); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("append column %s of %d rows: %w", c.Name, len(order), err)
+			return fmt.Errorf("append column %s of %d rows: %w", c.Name, len(order), errEncode{err})
 		}
 	}
 	if err := b.Send(); err != nil {
@@ -201,7 +203,7 @@ func (s *ClickHouse) InsertFeedback(ctx context.Context, rows []feedback.Feedbac
 	for i := range rows {
 		if err := b.Append(rows[i].Row()...); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("append feedback %s: %w", rows[i].ID, err)
+			return fmt.Errorf("append feedback %s: %w", rows[i].ID, errEncode{err})
 		}
 	}
 	if err := b.Send(); err != nil {
@@ -216,13 +218,13 @@ func (s *ClickHouse) InsertMarks(ctx context.Context, marks []Mark) error {
 	if len(marks) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(syncCtx(ctx), "INSERT INTO "+OffsetsTable+" (topic, partition, offset, updated_at)")
+	b, err := s.conn.PrepareBatch(syncCtx(ctx), "INSERT INTO "+OffsetsTable+" (topic, partition, generation, offset, updated_at)")
 	if err != nil {
 		return fmt.Errorf("prepare insert into %s: %w", OffsetsTable, err)
 	}
 	now := time.Now()
 	for _, m := range marks {
-		if err := b.Append(m.Topic, uint32(m.Partition), m.Offset, now); err != nil {
+		if err := b.Append(m.Topic, uint32(m.Partition), m.Generation, m.Offset, now); err != nil {
 			_ = b.Abort()
 			return fmt.Errorf("append watermark %s/%d: %w", m.Topic, m.Partition, err)
 		}
@@ -233,24 +235,32 @@ func (s *ClickHouse) InsertMarks(ctx context.Context, marks []Mark) error {
 	return nil
 }
 
-// Watermark is the highest offset of a partition recorded as written, and
-// when it was recorded (by the writer's clock). Offset is -1 when none is.
+// Watermark is the highest offset of a partition recorded as written in its
+// latest generation, and when it was recorded (by the writer's clock).
+// Offset is -1 when none is.
 type Watermark struct {
-	Offset    int64
-	UpdatedAt time.Time
+	Generation uint32
+	Offset     int64
+	UpdatedAt  time.Time
 }
 
-// Mark returns the watermark of topic/partition.
+// Mark returns the watermark of topic/partition: the highest offset of its
+// highest generation.
 func (s *ClickHouse) Mark(ctx context.Context, topic string, partition int) (Watermark, error) {
-	var n uint64
-	var w Watermark
-	err := s.conn.QueryRow(ctx, "SELECT count(), max(offset), max(updated_at) FROM "+OffsetsTable+" WHERE topic = ? AND partition = ?",
-		topic, uint32(partition)).Scan(&n, &w.Offset, &w.UpdatedAt)
+	rows, err := s.conn.Query(ctx, "SELECT generation, offset, updated_at FROM "+OffsetsTable+
+		" WHERE topic = ? AND partition = ? ORDER BY generation DESC, offset DESC LIMIT 1", topic, uint32(partition))
 	if err != nil {
 		return Watermark{}, fmt.Errorf("read watermark of %s/%d: %w", topic, partition, err)
 	}
-	if n == 0 {
-		return Watermark{Offset: -1}, nil
+	defer rows.Close()
+	w := Watermark{Offset: -1}
+	if rows.Next() {
+		if err := rows.Scan(&w.Generation, &w.Offset, &w.UpdatedAt); err != nil {
+			return Watermark{}, fmt.Errorf("read watermark of %s/%d: %w", topic, partition, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Watermark{}, fmt.Errorf("read watermark of %s/%d: %w", topic, partition, err)
 	}
 	return w, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"logpipe/lib/chconn"
 	"logpipe/lib/logevent"
 	"logpipe/lib/testenv"
 )
@@ -110,7 +111,45 @@ func TestMarks(t *testing.T) {
 		}
 	}
 	w, err := s.Mark(ctx, "logs", 0)
-	if err != nil || w.Offset != 42 || time.Since(w.UpdatedAt) > time.Minute {
+	if err != nil || w.Offset != 42 || w.Generation != 0 || time.Since(w.UpdatedAt) > time.Minute {
 		t.Fatalf("Mark = %+v, %v; want the highest offset, 42, written just now", w, err)
+	}
+	// a new generation (the partition's offsets started over) supersedes the
+	// higher offsets of the one before
+	if err := s.InsertMarks(ctx, []Mark{{Topic: "logs", Partition: 0, Generation: 1, Offset: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := s.Mark(ctx, "logs", 0); err != nil || w.Offset != 3 || w.Generation != 1 {
+		t.Fatalf("Mark after a new generation = %+v, %v; want generation 1, offset 3", w, err)
+	}
+	if w, err := s.Mark(ctx, "logs", 1); err != nil || w.Offset != 1 || w.Generation != 0 {
+		t.Fatalf("Mark of another partition = %+v, %v; want generation 0, offset 1", w, err)
+	}
+}
+
+// A row ClickHouse refuses is told apart, by the server's exception code,
+// from ClickHouse being away.
+func TestRefusedRowsAreToldApartFromOutages(t *testing.T) {
+	cfg, conn := testenv.ClickHouse(t)
+	s := New(conn, 1)
+	ctx := context.Background()
+	bad := events(3)
+	bad[1].MetadataKey, bad[1].MetadataValue = []string{"a", "b"}, []string{"only one"} // the server checks Nested sizes
+	err := s.InsertLogs(ctx, bad)
+	if err == nil || !Refused(err) {
+		t.Fatalf("insert of a row with mismatched metadata arrays: %v; want an error Refused recognises", err)
+	}
+	if err := s.InsertLogs(ctx, events(3)); err != nil || Refused(err) {
+		t.Fatalf("insert of good rows: %v", err)
+	}
+	// a server that does not answer is not a refusal
+	cfg.Addr = testenv.FreeAddr(t)
+	down, err := chconn.Open(ctx, cfg, false)
+	if err == nil {
+		defer down.Close()
+		err = New(down, 1).InsertLogs(ctx, events(3))
+	}
+	if err == nil || Refused(err) {
+		t.Fatalf("insert into a server that is down: %v; want an error that is not a refusal", err)
 	}
 }

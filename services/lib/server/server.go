@@ -48,14 +48,31 @@ type Health struct {
 	ready    ReadyFunc
 }
 
+// EngineOption tunes NewEngine.
+type EngineOption func(*engineOptions)
+
+type engineOptions struct{ panics *Panics }
+
+// WithPanics counts the panics recovered in handlers on p (where="http").
+func WithPanics(p *Panics) EngineOption { return func(o *engineOptions) { o.panics = p } }
+
 // NewEngine returns a gin engine with recovery, health and metrics routes.
-// ready may be nil (always ready until draining).
-func NewEngine(log *slog.Logger, reg *prometheus.Registry, ready ReadyFunc) (*gin.Engine, *Health) {
+// ready may be nil (always ready until draining). A handler that panics
+// fails its request with a 500; the process goes on.
+func NewEngine(log *slog.Logger, reg *prometheus.Registry, ready ReadyFunc, opts ...EngineOption) (*gin.Engine, *Health) {
+	var o engineOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.Use(gin.CustomRecovery(func(c *gin.Context, rec any) {
-		log.Error("handler panic", "err", fmt.Sprint(rec), "path", c.FullPath())
+		if o.panics != nil {
+			_ = o.panics.Record("http "+c.Request.Method+" "+c.FullPath(), rec)
+		} else {
+			log.Error("handler panic", "err", fmt.Sprint(rec), "path", c.FullPath())
+		}
 		apierr.Abort(c, http.StatusInternalServerError, apierr.CodeInternal, "internal error")
 	}))
 	e.NoRoute(func(c *gin.Context) {

@@ -700,3 +700,138 @@ func TestExportTakesOverSilentOwner(t *testing.T) {
 		t.Fatalf("job = %+v; want taken over and finished", v)
 	}
 }
+
+// slowWindows is the test's ClickHouse connection with every window read of
+// an export slowed down in ClickHouse itself before it answers anything (a
+// scalar subquery that sleeps runs while the query is analysed), so a cancel
+// reliably lands while the next window's query is in flight.
+type slowWindows struct {
+	driver.Conn
+}
+
+func (c slowWindows) Query(ctx context.Context, sql string, args ...any) (driver.Rows, error) {
+	if strings.HasPrefix(sql, "SELECT ") && !strings.Contains(sql, "GROUP BY") && !strings.Contains(sql, "system.") &&
+		strings.Contains(sql, " FROM "+logevent.LogsTable+" WHERE ") {
+		if i := strings.Index(sql, " ORDER BY "); i >= 0 {
+			sql = sql[:i] + " AND (SELECT sleep(0.4)) = 0" + sql[i:]
+		} else {
+			sql += " AND (SELECT sleep(0.4)) = 0"
+		}
+	}
+	return c.Conn.Query(ctx, sql, args...)
+}
+
+// Exports cancelled at random points of their windows, most of them while
+// the next window's query is in flight (the prefetch's cancelled path), stop
+// cleanly: the process survives, the jobs end stopped with nothing left on
+// disk, and a later export of the same logs is complete.
+func TestExportCancelledAtRandomPoints(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	want := seed(t, conn, wsA, 2000, 0, 11, false)
+	seedv := uint64(time.Now().UnixNano())
+	r := rand.New(rand.NewPCG(seedv, 3))
+	t.Logf("seed %d", seedv)
+	type hold struct {
+		job    string
+		window int
+	}
+	var holdAt hold // the window after which the running export waits for its cancel
+	var holdMu = make(chan struct{}, 1)
+	reached := make(chan struct{}, 1)
+	windows := map[string]int{}
+	w := newWorld(t, slowWindows{conn}, t.TempDir(), nil, func(c *Config, s *Service) {
+		if s == nil {
+			c.WindowRows = 250
+			return
+		}
+		s.checkpointEvery = 0
+		s.onWindow = func(ctx context.Context, j *Job, _ window) {
+			holdMu <- struct{}{}
+			windows[j.ID]++
+			stop := holdAt.job == j.ID && windows[j.ID] == holdAt.window
+			<-holdMu
+			if stop {
+				reached <- struct{}{}
+				<-ctx.Done()
+			}
+		}
+	})
+	cancel := func(id string) {
+		t.Helper()
+		var out map[string]any
+		if st := w.do("POST", "/v1/logs/exports/"+id+"/cancel", "admin", nil, &out); st != 200 && st != 409 {
+			t.Fatalf("cancel: %d %v", st, out)
+		}
+	}
+	for i := range 6 {
+		c := w.create("admin", nil)
+		if i%3 != 2 {
+			// held after a random window: the next one's query is in flight
+			holdMu <- struct{}{}
+			holdAt = hold{job: c.ID, window: 1 + r.IntN(6)}
+			<-holdMu
+			w.start("admin", c.ID)
+			select {
+			case <-reached:
+			case <-time.After(time.Minute):
+				t.Fatalf("export %d never reached window %d", i, holdAt.window)
+			}
+			cancel(c.ID)
+		} else {
+			// at a random instant
+			w.start("admin", c.ID)
+			time.Sleep(time.Duration(r.IntN(1500)) * time.Millisecond)
+			cancel(c.ID)
+		}
+		v := w.wait("admin", c.ID)
+		if v.Status != StatusStopped && v.Status != StatusSuccess {
+			t.Fatalf("export %d: %+v; want stopped (or finished before the cancel)", i, v)
+		}
+		if v.Status == StatusStopped {
+			if _, err := os.Stat(w.svc.partPath(&Job{ID: c.ID})); !os.IsNotExist(err) {
+				t.Fatalf("export %d: part file left behind (%v)", i, err)
+			}
+		}
+	}
+	holdMu <- struct{}{}
+	holdAt = hold{}
+	<-holdMu
+	c := w.create("admin", nil)
+	w.start("admin", c.ID)
+	if v := w.wait("admin", c.ID); v.Status != StatusSuccess || v.Progress.RowsDone != uint64(len(want)) {
+		t.Fatalf("export after the cancelled ones: %+v; want success with %d rows", v, len(want))
+	}
+}
+
+// A panic inside one export fails that job with the panic as its error; the
+// process goes on and runs the next export.
+func TestExportPanicFailsOnlyItsJob(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	want := seed(t, conn, wsA, 1000, 0, 12, false)
+	var poisoned string
+	w := newWorld(t, conn, t.TempDir(), nil, func(c *Config, s *Service) {
+		if s == nil {
+			return
+		}
+		s.onWindow = func(ctx context.Context, j *Job, _ window) {
+			if j.ID == poisoned {
+				var m map[string]int
+				m["boom"]++
+			}
+		}
+	})
+	c := w.create("admin", nil)
+	poisoned = c.ID
+	w.start("admin", c.ID)
+	if v := w.wait("admin", c.ID); v.Status != StatusFailed {
+		t.Fatalf("panicking export: %+v; want failed", v)
+	}
+	if j, _, _ := w.svc.jobs.Get(context.Background(), mustScope(t, "org-ent", wsA), c.ID); !strings.Contains(j.Error, "panic") {
+		t.Fatalf("failed job's error %q; want the panic", j.Error)
+	}
+	c2 := w.create("admin", nil)
+	w.start("admin", c2.ID)
+	if v := w.wait("admin", c2.ID); v.Status != StatusSuccess || v.Progress.RowsDone != uint64(len(want)) {
+		t.Fatalf("next export: %+v; want success with %d rows", v, len(want))
+	}
+}

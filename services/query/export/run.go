@@ -148,7 +148,7 @@ func createdAt() string { c, _ := logevent.Lookup("created_at"); return c.Quoted
 // interrupted (shutdown: the job is released for resumption; taken over:
 // left alone).
 func (s *Service) execute(ctx context.Context, j Job) {
-	err := s.write(ctx, &j)
+	err := s.writeRecovered(ctx, &j)
 	if ctx.Err() != nil {
 		err = context.Cause(ctx)
 	}
@@ -190,6 +190,13 @@ func (s *Service) execute(ctx context.Context, j Job) {
 	}
 	s.m.finished.WithLabelValues(StatusFailed).Inc()
 	s.log.Error("export failed", "job", j.ID, "err", err)
+}
+
+// writeRecovered is write with a panic turned into the job's failure: one
+// export never takes the process down.
+func (s *Service) writeRecovered(ctx context.Context, j *Job) (err error) {
+	defer s.panics.Recover("export", func(perr error) { err = perr })
+	return s.write(ctx, j)
 }
 
 // openWindow is a window whose query has been sent.
@@ -311,12 +318,24 @@ func (s *Service) write(ctx context.Context, j *Job) error {
 	next := make(chan openWindow)
 	go func() {
 		defer close(next)
+		defer s.panics.Recover("export prefetch", func(err error) {
+			select {
+			case next <- openWindow{err: err}:
+			case <-pctx.Done():
+			}
+		})
 		for _, w := range wins {
 			sql := ordered
 			if inMemory(w) {
 				sql = q
 			}
 			rows, err := s.conn.Query(pctx, sql, append(append([]any(nil), args...), uint64(w.lo), uint64(w.hi))...)
+			if err != nil {
+				// the driver may answer a failed query with a non-nil
+				// Rows interface holding a nil pointer (a query cancelled
+				// in flight): never let that reach a Close
+				rows = nil
+			}
 			select {
 			case next <- openWindow{w: w, rows: rows, err: err, ordered: !inMemory(w)}:
 			case <-pctx.Done():

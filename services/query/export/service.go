@@ -31,6 +31,7 @@ import (
 
 	"logpipe/lib/envflag"
 	"logpipe/lib/logevent"
+	"logpipe/lib/server"
 	"logpipe/lib/signing"
 	"logpipe/query/store"
 )
@@ -143,6 +144,7 @@ type Service struct {
 	m      *metrics
 	signer *Signer
 	store  *store.Store
+	panics *server.Panics
 	owner  string // this process, in the owner column
 	now    func() time.Time
 
@@ -185,7 +187,8 @@ func New(cfg Config, conn driver.Conn, reg prometheus.Registerer, log *slog.Logg
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	return &Service{
 		cfg: cfg, conn: conn, jobs: NewJobs(conn), log: log, m: newMetrics(reg),
-		signer: NewSigner(cfg.Keys), store: store.New(conn), owner: host + "-" + hex.EncodeToString(b[:]), now: time.Now,
+		signer: NewSigner(cfg.Keys), store: store.New(conn), panics: server.NewPanics(reg, "query", log),
+		owner: host + "-" + hex.EncodeToString(b[:]), now: time.Now,
 		wake: make(chan struct{}, 1), running: map[string]*runningJob{}, checkpointEvery: time.Second,
 	}, nil
 }

@@ -1,0 +1,3 @@
+module logpipe/chaos
+
+go 1.26.8
