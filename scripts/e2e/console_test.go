@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -154,16 +155,31 @@ func eval[T any](b *browserSession, ctx context.Context, expr string, out *T) {
 	*out = v
 }
 
+// shot saves a screenshot of the tab as NAME.png under .cache/console-screenshots,
+// and a copy at 60% scale under small/ (the size committed to the docs).
 func (b *browserSession) shot(ctx context.Context, name string) {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(sctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		b.t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
-		b.t.Logf("screenshot %s: %v", name, err)
+	for _, v := range []struct {
+		dir   string
+		scale float64
+	}{{b.shots, 1}, {filepath.Join(b.shots, "small"), 0.6}} {
+		size, err := chromedp.Run(sctx, chromedp.Evaluate[[]float64](`[window.innerWidth, window.innerHeight]`))
+		if err != nil || len(size) != 2 {
+			b.t.Logf("screenshot %s: %v", name, err)
+			return
+		}
+		shot, err := chromedp.Call(sctx, page.CaptureScreenshot, page.CaptureScreenshotParams{
+			Format: page.CaptureScreenshotFormatPng, Clip: &page.Viewport{Width: size[0], Height: size[1], Scale: v.scale}})
+		if err == nil {
+			err = os.MkdirAll(v.dir, 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(v.dir, name+".png"), shot.Data, 0o644)
+		}
+		if err != nil {
+			b.t.Logf("screenshot %s: %v", name, err)
+		}
 	}
 }
 
@@ -587,6 +603,7 @@ func TestConsole(t *testing.T) {
 		// hover shows the bucket's values
 		b.run(ctx, "hover chart", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('.chart[data-graph="requests"] svg'); const r = s.getBoundingClientRect(); s.dispatchEvent(new PointerEvent('pointermove', {clientX: r.right - 20, clientY: r.top + r.height / 2, bubbles: true})); })()`))
 		b.wait(ctx, "hover values", `!document.querySelector('.chart[data-graph="requests"] .chart-tip').classList.contains('hidden') && document.querySelector('.chart[data-graph="requests"] .chart-tip').textContent.includes('total:')`, `document.querySelector('.chart[data-graph="requests"] .chart-tip').textContent`)
+		b.run(ctx, "scroll up", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 		b.shot(ctx, "analytics")
 	})
 

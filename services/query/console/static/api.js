@@ -37,6 +37,7 @@ export async function api(path, opts = {}) {
   if (text) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
+  if (resp.status === 401 && !opts.key) window.dispatchEvent(new Event('logpipe:unauthorized'));
   if (!resp.ok) throw new APIError(resp.status, data);
   return data;
 }

@@ -9,19 +9,28 @@ import { exportsPage } from './exports.js';
 import { tracesPage, sharedPage } from './traces.js';
 
 const app = document.getElementById('app');
-const session = { canExport: false, exportReason: '' };
+const session = { canExport: false, exportReason: '', probed: false };
 let current = null; // {page, arg, query, view}
 
-// checkKey verifies a key against the API and learns what it may see.
+// checkKey verifies a key with a cheap call (no log scan).
 async function checkKey(key) {
-  await api('v1/logs', { key, query: { page_size: 1 } });
+  await api('v1/saved-filters', { key });
+}
+
+// probeExports learns whether the key may export (admins of plans with
+// exports) and updates the navigation when it knows.
+async function probeExports() {
   try {
-    await api('v1/logs/exports', { key });
+    await api('v1/logs/exports');
     session.canExport = true;
   } catch (e) {
     session.canExport = false;
     session.exportReason = e instanceof APIError ? e.message : 'Exports are unavailable.';
   }
+  session.probed = true;
+  const nav = document.querySelector('nav.topnav');
+  if (nav && current) nav.replaceWith(navBar(current.page));
+  if (current && current.page === 'exports') { current.view.destroy(); current = null; render(); }
 }
 
 function signInPage(message) {
@@ -38,7 +47,6 @@ function signInPage(message) {
     try {
       await checkKey(k);
       setKey(k);
-      start.checked = true;
       start();
     } catch (e) {
       err.textContent = e.status === 401 ? 'This API key is not valid.' : 'Could not sign in: ' + e.message;
@@ -48,13 +56,13 @@ function signInPage(message) {
   key.focus();
 }
 
-function nav(page) {
+function navBar(page) {
   const item = (p, label) => h('a', { href: href(p), class: p === page ? 'active' : '', id: 'nav-' + p, text: label });
   return h('nav', { class: 'topnav' },
     h('span', { class: 'brand', text: 'logpipe' }),
     item('logs', 'Logs'), item('analytics', 'Analytics'), session.canExport ? item('exports', 'Exports') : null,
     h('span', { class: 'spacer' }),
-    h('button', { type: 'button', class: 'secondary', id: 'signout', text: 'Sign out', onclick: () => { signOut(); location.hash = ''; signInPage('Signed out.'); } }));
+    h('button', { type: 'button', class: 'secondary', id: 'signout', text: 'Sign out', onclick: () => { reset(); history.replaceState(null, '', location.pathname); signInPage('Signed out.'); } }));
 }
 
 const PAGES = { logs: logsPage, analytics: analyticsPage, exports: exportsPage, traces: tracesPage, shared: sharedPage };
@@ -71,27 +79,31 @@ function render() {
   if (current) current.view.destroy();
   const make = PAGES[r.page] || logsPage;
   const main = h('main', { id: 'page-' + r.page, class: 'page' });
-  clear(app).append(nav(r.page), main);
+  clear(app).append(navBar(r.page), main);
   current = { page: r.page, arg: r.arg, query, view: make(main, session) };
   document.title = `logpipe — ${r.page[0].toUpperCase()}${r.page.slice(1)}`;
 }
 
-async function start() {
-  const key = getKey();
-  if (!key) { signInPage(); return; }
-  if (!start.checked) {
-    try {
-      await checkKey(key);
-      start.checked = true;
-    } catch (e) {
-      if (e.status === 401) signOut();
-      signInPage(e.status === 401 ? 'Your key is no longer valid; sign in again.' : 'Could not reach the API: ' + e.message);
-      return;
-    }
-  }
+// start renders the page of the URL at once when the tab holds a key (a bad
+// key is caught by the first call that answers 401), else the sign-in form.
+function start() {
+  if (!getKey()) { signInPage(); return; }
+  if (!session.probed) probeExports();
   render();
 }
 
+// reset forgets the key and what it may do, and leaves the current page.
+function reset() {
+  if (current) current.view.destroy();
+  current = null;
+  signOut();
+  Object.assign(session, { canExport: false, exportReason: '', probed: false });
+}
+
+window.addEventListener('logpipe:unauthorized', () => {
+  reset();
+  signInPage('Your key is not valid (any more); sign in again.');
+});
 window.addEventListener('hashchange', () => { if (getKey()) render(); });
 window.addEventListener('popstate', () => { if (getKey()) render(); });
 window.addEventListener('logpipe:route', () => { if (getKey()) render(); });

@@ -29,6 +29,10 @@ export function exportsPage(root, session) {
   let destroyed = false;
   let timer = null;
   const list = h('div', { id: 'exports-list' });
+  if (!session.probed) {
+    clear(root).append(h('div', { class: 'page-head' }, h('h1', { text: 'Exports' })), h('p', { class: 'muted', text: 'Checking what this key may do…' }));
+    return { destroy() {} };
+  }
   if (!session.canExport) {
     clear(root).append(h('div', { class: 'page-head' }, h('h1', { text: 'Exports' })),
       h('p', { class: 'notice', id: 'exports-forbidden', text: session.exportReason || 'Exports are for admins of organisations whose plan includes them.' }));
