@@ -580,7 +580,7 @@ func TestConsole(t *testing.T) {
 		b.wait(ctx, "17 charts", `document.querySelectorAll('.chart[data-graph]').length === 17`,
 			`[document.querySelectorAll('.chart[data-graph]').length, [...document.querySelectorAll('.chart-slot .error')].map(e => e.textContent)]`)
 		var charts map[string]int
-		eval(b, ctx, `Object.fromEntries([...document.querySelectorAll('.chart[data-graph]')].map(c => [c.dataset.graph, Number(c.dataset.nonzero) * (c.querySelectorAll('path.series').length > 0 ? 1 : 0)]))`, &charts)
+		eval(b, ctx, `Object.fromEntries([...document.querySelectorAll('.chart[data-graph]')].map(c => [c.dataset.graph, Number(c.dataset.nonzero) * (c.querySelectorAll('.series').length > 0 ? 1 : 0)]))`, &charts)
 		if len(charts) != 17 {
 			t.Errorf("charts %v; want 17", charts)
 		}

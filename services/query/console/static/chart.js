@@ -6,28 +6,65 @@ import { h, svg, fmtNum, fmtTime } from './dom.js';
 const W = 640, H = 200, L = 48, R = 12, T = 12, B = 28;
 const COLORS = ['#2563eb', '#16a34a', '#dc2626', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777'];
 
-// seriesOf turns data_points ([{timestamp, name: number | {key: number}}])
-// into timestamps and named series; nested objects (breakdowns such as
-// status_codes) become one series per key ("status_codes 500").
+// Field names that label a category rather than measure it.
+const LABELS = ['status_code', 'response_status_code', 'score', 'ai_model', 'retry_success_count', 'key', 'name'];
+
+function isNum(v) { return typeof v === 'number' || (typeof v === 'string' && v.trim() !== '' && !isNaN(Number(v))); }
+
+// labelOf returns [label, value] of a breakdown item such as
+// {response_status_code: 500, count: 3}: the labelling field and the first
+// other numeric field.
+function labelOf(item) {
+  const keys = Object.keys(item);
+  const lk = keys.find((k) => LABELS.includes(k)) || keys.find((k) => typeof item[k] === 'string') || keys[0];
+  const vk = keys.find((k) => k !== lk && isNum(item[k]));
+  return [String(item[lk]), vk === undefined ? NaN : Number(item[vk])];
+}
+
+// seriesOf turns data_points into named series. Time series points
+// ([{timestamp, name: number | {key: number} | [{label, count}]}]) give
+// {xs, series}: a nested object (status_codes) or array of items (stats)
+// becomes one series per key ("status_codes 500"); missing buckets are zero.
+// Points without a timestamp ([{score: 7, total: 2}]) are categories:
+// {categorical: true, labels, series}, drawn as bars.
 export function seriesOf(points) {
-  const xs = [];
+  points = Array.isArray(points) ? points : [];
   const names = [];
-  const index = new Map();
+  const seen = new Set();
+  const add = (row, name, v) => {
+    if (!isNum(v)) return;
+    if (!seen.has(name)) { seen.add(name); names.push(name); }
+    row[name] = (row[name] || 0) + Number(v);
+  };
+  if (!points.some((p) => p && p.timestamp && !isNaN(Date.parse(p.timestamp)))) {
+    const labels = [];
+    const rows = [];
+    for (const p of points) {
+      if (!p || typeof p !== 'object') continue;
+      const keys = Object.keys(p);
+      const lk = keys.find((k) => LABELS.includes(k)) || keys.find((k) => typeof p[k] === 'string') || keys[0];
+      const row = {};
+      for (const k of keys) if (k !== lk) add(row, k, p[k]);
+      labels.push(String(p[lk]));
+      rows.push(row);
+    }
+    return { categorical: true, labels, xs: labels.map((_, i) => i), series: names.map((name) => ({ name, values: rows.map((r) => r[name] || 0) })) };
+  }
+  const xs = [];
   const rows = [];
-  for (const p of points || []) {
-    const t = Date.parse(p.timestamp);
+  for (const p of points) {
+    const t = Date.parse(p && p.timestamp);
     if (isNaN(t)) continue;
     const row = {};
-    const add = (name, v) => {
-      const n = Number(v);
-      if (!isFinite(n)) return;
-      if (!index.has(name)) { index.set(name, names.length); names.push(name); }
-      row[name] = n;
-    };
     for (const [k, v] of Object.entries(p)) {
       if (k === 'timestamp') continue;
-      if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k2, v2] of Object.entries(v)) add(`${k} ${k2}`, v2);
-      else if (typeof v === 'number' || (typeof v === 'string' && v !== '' && !isNaN(Number(v)))) add(k, v);
+      if (Array.isArray(v)) {
+        for (const item of v) if (item && typeof item === 'object') { const [l, n] = labelOf(item); add(row, `${k} ${l}`, n); }
+      } else if (v && typeof v === 'object') {
+        for (const [k2, v2] of Object.entries(v)) add(row, `${k} ${k2}`, v2);
+      } else {
+        add(row, k, v);
+      }
     }
     xs.push(t);
     rows.push(row);
@@ -84,6 +121,7 @@ export function chart(name, data, { show } = {}) {
     return box;
   }
   const max = niceMax(Math.max(...series.map((s) => Math.max(...s.values))));
+  if (data.categorical) return bars(box, name, data.labels, series, max);
   const x0 = xs[0], x1 = xs[xs.length - 1];
   const sx = (t) => L + (x1 === x0 ? (W - L - R) / 2 : ((t - x0) / (x1 - x0)) * (W - L - R));
   const sy = (v) => T + (1 - v / max) * (H - T - B);
@@ -131,5 +169,35 @@ export function chart(name, data, { show } = {}) {
     return h('span', { class: 'legend-item' }, sw, h('span', { text: s.name }));
   }));
   box.append(root, tip, legend);
+  return box;
+}
+
+// bars draws categories (a label per group of bars, one bar per series).
+function bars(box, name, labels, series, max) {
+  const sy = (v) => T + (1 - v / max) * (H - T - B);
+  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart-svg', role: 'img', 'aria-label': name });
+  for (let i = 0; i <= 4; i++) {
+    const v = (max * i) / 4;
+    root.appendChild(svg('line', { x1: L, x2: W - R, y1: sy(v), y2: sy(v), class: 'grid-line' }));
+    root.appendChild(svg('text', { x: L - 6, y: sy(v) + 4, 'text-anchor': 'end', class: 'axis-label' }, fmtNum(v)));
+  }
+  const group = (W - L - R) / Math.max(1, labels.length);
+  const bw = Math.max(2, (group * 0.8) / series.length);
+  labels.forEach((label, i) => {
+    const gx = L + i * group + group * 0.1;
+    series.forEach((s, si) => {
+      const v = s.values[i];
+      const bar = svg('rect', { x: gx + si * bw, y: sy(v), width: bw - 1, height: Math.max(0, sy(0) - sy(v)), fill: COLORS[si % COLORS.length], class: 'series' });
+      bar.appendChild(svg('title', null, `${label} · ${s.name}: ${fmtNum(v, 4)}`));
+      root.appendChild(bar);
+    });
+    root.appendChild(svg('text', { x: gx + group * 0.4, y: H - 8, 'text-anchor': 'middle', class: 'axis-label' }, label.length > 14 ? label.slice(0, 13) + '…' : label));
+  });
+  const legend = h('div', { class: 'legend' }, series.map((s, si) => {
+    const sw = h('span', { class: 'swatch' });
+    sw.style.background = COLORS[si % COLORS.length];
+    return h('span', { class: 'legend-item' }, sw, h('span', { text: s.name }));
+  }));
+  box.append(root, legend);
   return box;
 }
