@@ -42,6 +42,7 @@ type browserSession struct {
 	browser context.Context
 	shots   string // screenshot directory
 	errs    *pageErrors
+	owner   *testing.T // the test that started the browser: tabs live as long as it
 }
 
 // pageErrors collects the uncaught exceptions of every tab.
@@ -77,7 +78,7 @@ func startBrowser(t *testing.T) *browserSession {
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
-	b := &browserSession{t: t, alloc: alloc, errs: &pageErrors{}, shots: filepath.Join(testenv.RepoRoot(t), ".cache", "console-screenshots")}
+	b := &browserSession{t: t, owner: t, alloc: alloc, errs: &pageErrors{}, shots: filepath.Join(testenv.RepoRoot(t), ".cache", "console-screenshots")}
 	if err := os.MkdirAll(b.shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func (b *browserSession) tab() context.Context {
 	} else {
 		ctx, cancel = chromedp.NewContext(b.browser)
 	}
-	b.t.Cleanup(cancel)
+	b.owner.Cleanup(cancel)
 	if err := chromedp.Listen(ctx, func(ev any) {
 		if e, ok := ev.(*runtime.EventExceptionThrown); ok && e.ExceptionDetails != nil {
 			d := e.ExceptionDetails
@@ -250,6 +251,7 @@ type consoleSeed struct {
 	trace                        string // a trace of three spans with feedback
 	root, child, grandchild      logevent.Event
 	hostile, dnt, image, retried logevent.Event
+	large                        logevent.Event // a response body of thousands of items
 }
 
 func seedConsole(t *testing.T, s *stack) consoleSeed {
@@ -324,7 +326,19 @@ func seedConsole(t *testing.T, s *stack) consoleSeed {
 		map[string]any{"type": "image_url", "image_url": map[string]any{"url": tinyPNG}}}}}})
 	im.RequestBody = logevent.RawJSON(imb)
 	sd.image = im
-	sd.all = append(sd.all, h, im)
+	// a large response body (about 400 KB): the viewer builds it in chunks
+	lg := mk(43)
+	lg.CreatedAt = logevent.MillisOf(now.Add(-5 * time.Minute))
+	lg.ID = logevent.NewID()
+	lg.MetadataValue[0] = "prod"
+	items := make([]map[string]any, 4000)
+	for i := range items {
+		items[i] = map[string]any{"index": i, "embedding": []float64{0.125, -0.5, 0.25}, "text": strings.Repeat("lorem ipsum ", 6)}
+	}
+	big, _ := json.Marshal(map[string]any{"object": "list", "data": items})
+	lg.ResponseBody = logevent.RawJSON(big)
+	sd.large = lg
+	sd.all = append(sd.all, h, im, lg)
 	post(t, s, s.KeyA, sd.all)
 	// a DO NOT TRACK log
 	d := mk(42)
@@ -376,6 +390,7 @@ func TestConsole(t *testing.T) {
 	})
 	page := s.BaseURL + "/"
 	ctx := b.browser
+	tabs := []context.Context{ctx}
 
 	t.Run("served with a strict policy", func(t *testing.T) {
 		resp, err := http.Get(page)
@@ -438,6 +453,16 @@ func TestConsole(t *testing.T) {
 		b.run(ctx, "open columns", chromedp.Evaluate[chromedp.Void](`document.querySelector('#columns-menu').open = true`))
 		b.click(ctx, "#md-column-add")
 		b.wait(ctx, "metadata column", `document.querySelector('#logs-table th[data-col="md:team"]') && document.querySelector('#log-rows td[data-col="md:team"]').textContent === 'search'`, `location.hash`)
+		// hide a column; the URL keeps the choice
+		b.run(ctx, "open columns", chromedp.Evaluate[chromedp.Void](`document.querySelector('#columns-menu').open = true`))
+		b.click(ctx, `#columns-menu input[data-col="trace"]`)
+		b.wait(ctx, "trace column hidden", `!document.querySelector('#logs-table th[data-col="trace"]') && decodeURIComponent(location.hash).includes('cols=') && !decodeURIComponent(location.hash).match(/cols=[^&]*trace/)`, `location.hash`)
+		// resize a column by dragging its edge
+		b.run(ctx, "drag", chromedp.Evaluate[chromedp.Void](`(() => { const g = document.querySelector('#logs-table th[data-col="model"] .resize'); const r = g.getBoundingClientRect();
+			g.dispatchEvent(new PointerEvent('pointerdown', {clientX: r.left, clientY: r.top, bubbles: true}));
+			window.dispatchEvent(new PointerEvent('pointermove', {clientX: r.left + 80, clientY: r.top, bubbles: true}));
+			window.dispatchEvent(new PointerEvent('pointerup', {clientX: r.left + 80, clientY: r.top, bubbles: true})); })()`))
+		b.wait(ctx, "width in the URL", `decodeURIComponent(location.hash).includes('model~280')`, `location.hash`)
 		b.setValue(ctx, "#saved-name", "staging logs")
 		b.click(ctx, "#saved-save")
 		b.wait(ctx, "saved filter listed", `[...document.querySelectorAll('#saved-select option')].some(o => o.textContent === 'staging logs')`, `document.querySelector('#saved-filters') && document.body.innerText.slice(-300)`)
@@ -487,6 +512,7 @@ func TestConsole(t *testing.T) {
 			t.Skip("no share link")
 		}
 		other := b.tab()
+		tabs = append(tabs, other)
 		b.signIn(other, shareLink, keyOther)
 		b.wait(other, "shared log shown", fmt.Sprintf(`document.querySelector('#panel-log-id') && document.querySelector('#panel-log-id').textContent === %s`, jsString(sd.child.ID)), `document.body.innerText`)
 		b.shot(other, "shared")
@@ -503,6 +529,7 @@ func TestConsole(t *testing.T) {
 		b.wait(other, "exports refused to a member", `document.querySelector('#exports-forbidden')`, `document.body.innerText.slice(0, 300)`)
 
 		foreign := b.tab()
+		tabs = append(tabs, foreign)
 		b.signIn(foreign, shareLink, s.KeyB)
 		b.wait(foreign, "not found for another organisation", `document.querySelector('#panel-error') && document.querySelector('#panel-error').textContent.startsWith('Not found')`, `document.body.innerText`)
 		var leaked bool
@@ -545,6 +572,21 @@ func TestConsole(t *testing.T) {
 		b.go_(ctx, "#/logs?log="+sd.dnt.ID)
 		b.wait(ctx, "DO NOT TRACK marked", fmt.Sprintf(`document.querySelector('#panel-log-id') && document.querySelector('#panel-log-id').textContent === %s && document.querySelector('#dnt') && document.querySelector('#dnt').textContent.includes('DO NOT TRACK') && !document.querySelector('#request-body')`, jsString(sd.dnt.ID)),
 			`document.querySelector('#log-panel').innerText.slice(0, 500)`)
+	})
+
+	t.Run("a large body opens in chunks", func(t *testing.T) {
+		b := b.with(t)
+		b.go_(ctx, "#/logs?log="+sd.large.ID)
+		b.wait(ctx, "large body panel", fmt.Sprintf(`document.querySelector('#panel-log-id') && document.querySelector('#panel-log-id').textContent === %s && document.querySelector('#response-body .json')`, jsString(sd.large.ID)), `document.querySelector('#log-panel').innerText.slice(0, 300)`)
+		b.run(ctx, "open data", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('#response-body summary')].find(s => s.textContent.includes('"data"')).parentElement.open = true`))
+		b.wait(ctx, "first chunk and a button for the rest", `[...document.querySelectorAll('#response-body button')].some(b => b.textContent === 'show 100 more of 3900')`, `document.querySelector('#response-body').innerText.slice(0, 500)`)
+		var nodes int
+		eval(b, ctx, `document.querySelectorAll('#response-body .j-row, #response-body details').length`, &nodes)
+		if nodes > 2000 {
+			t.Errorf("%d JSON nodes built for a body whose first 100 items are open; want it built lazily", nodes)
+		}
+		b.run(ctx, "press Esc", chromedp.KeyEvent("\u001b"))
+		b.wait(ctx, "Esc closes", `!location.hash.includes('log=')`, `location.hash`)
 	})
 
 	t.Run("trace view", func(t *testing.T) {
@@ -659,6 +701,13 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	for _, tab := range tabs {
+		var xss bool
+		eval(b, tab, `window.__xss !== undefined`, &xss)
+		if xss {
+			t.Error("a hostile payload ran in a tab (window.__xss is set)")
+		}
+	}
 	b.errs.mu.Lock()
 	defer b.errs.mu.Unlock()
 	for _, e := range b.errs.list {
