@@ -283,7 +283,7 @@ func seedConsole(t *testing.T, s *stack) consoleSeed {
 		}
 		return e
 	}
-	for i := 0; i < 24; i++ {
+	for i := 0; i < 60; i++ { // more than one page (50): the list scrolls
 		sd.all = append(sd.all, mk(i))
 	}
 	sd.retried = sd.all[2]
@@ -415,8 +415,17 @@ func TestConsole(t *testing.T) {
 	b.wait(ctx, "bad key refused", `document.querySelector('#signin-error').textContent.includes('not valid')`, `document.body.innerText`)
 	b.setValue(ctx, "#api-key", "")
 	b.run(ctx, "sign in", chromedp.SendKeys(chromedp.CSS("#api-key"), s.KeyA), chromedp.Click(chromedp.CSS("#signin-submit")))
-	b.wait(ctx, "every seeded log listed", fmt.Sprintf(`document.querySelectorAll('#log-rows tr').length === %d`, len(sd.all)),
+	b.wait(ctx, "the first page", `document.querySelectorAll('#log-rows tr').length === 50`,
 		`[document.querySelectorAll('#log-rows tr').length, document.body.innerText.slice(0, 500)]`)
+	// infinite scroll: scrolling to the end loads the next page on the cursor
+	b.run(ctx, "scroll", chromedp.Evaluate[chromedp.Void](`document.querySelector('#logs-scroll').scrollTop = 1e9`))
+	b.wait(ctx, "every seeded log listed", fmt.Sprintf(`document.querySelectorAll('#log-rows tr').length === %d && document.querySelector('#list-status').textContent.startsWith('All %d logs')`, len(sd.all), len(sd.all)),
+		`[document.querySelectorAll('#log-rows tr').length, document.querySelector('#list-status').textContent]`)
+	var distinct bool
+	eval(b, ctx, `new Set([...document.querySelectorAll('#log-rows tr')].map(r => r.dataset.id)).size === document.querySelectorAll('#log-rows tr').length`, &distinct)
+	if !distinct {
+		t.Error("a log is listed twice across pages")
+	}
 	b.wait(ctx, "the matching total", fmt.Sprintf(`document.querySelector('#total').dataset.total === '%d'`, len(sd.all)), `document.querySelector('#total').textContent`)
 	var keyInURL, keyStored bool
 	eval(b, ctx, fmt.Sprintf(`location.href.includes(%s)`, jsString(s.KeyA)), &keyInURL)
@@ -467,11 +476,25 @@ func TestConsole(t *testing.T) {
 		b.click(ctx, "#saved-save")
 		b.wait(ctx, "saved filter listed", `[...document.querySelectorAll('#saved-select option')].some(o => o.textContent === 'staging logs')`, `document.querySelector('#saved-filters') && document.body.innerText.slice(-300)`)
 		b.go_(ctx, "#/logs")
-		b.wait(ctx, "unfiltered again", fmt.Sprintf(`document.querySelectorAll('#log-rows tr').length === %d`, len(sd.all)), `location.hash`)
+		b.wait(ctx, "unfiltered again", fmt.Sprintf(`document.querySelector('#total').dataset.total === '%d' && document.querySelectorAll('#log-rows tr').length === 50`, len(sd.all)), `location.hash`)
+		// a custom time range: the last 30 minutes hold the trace, hostile, image, large and DO NOT TRACK logs and the newest
+		b.run(ctx, "custom range", chromedp.Evaluate[chromedp.Void](`(() => { const r = document.querySelector('#f-range'); r.value = 'custom'; r.dispatchEvent(new Event('change', {bubbles: true})); })()`))
+		b.setValue(ctx, "#f-from", time.Now().Add(-30*time.Minute).Format("2006-01-02T15:04"))
+		b.click(ctx, "#apply-filters")
+		b.wait(ctx, "custom range in the URL", `location.hash.includes('time_of_generation_min=') && !location.hash.includes('range=')`, `location.hash`)
+		var recent int
+		for _, e := range sd.all {
+			if e.CreatedAt.Time().After(time.Now().Add(-30 * time.Minute).Truncate(time.Minute)) {
+				recent++
+			}
+		}
+		b.wait(ctx, "custom range applied", fmt.Sprintf(`Number(document.querySelector('#total').dataset.total) >= %d && Number(document.querySelector('#total').dataset.total) < %d`, recent, len(sd.all)), `[location.hash, document.querySelector('#total').dataset.total]`)
+		b.go_(ctx, "#/logs")
 	})
 
 	t.Run("open a log; j, k, Esc", func(t *testing.T) {
 		b := b.with(t)
+		b.wait(ctx, "rows", `document.querySelectorAll('#log-rows tr').length >= 2`, `location.hash`)
 		var ids []string
 		eval(b, ctx, `[...document.querySelectorAll('#log-rows tr')].slice(0, 2).map(r => r.dataset.id)`, &ids)
 		if len(ids) != 2 {
@@ -608,7 +631,7 @@ func TestConsole(t *testing.T) {
 	t.Run("live mode shows a log ingested after the page opened", func(t *testing.T) {
 		b := b.with(t)
 		b.go_(ctx, "#/logs?live=1")
-		b.wait(ctx, "live list", fmt.Sprintf(`document.querySelectorAll('#log-rows tr').length >= %d && document.querySelector('#live-toggle').getAttribute('aria-pressed') === 'true'`, len(sd.all)), `location.hash`)
+		b.wait(ctx, "live list", `document.querySelectorAll('#log-rows tr').length > 0 && document.querySelector('#live-toggle').getAttribute('aria-pressed') === 'true'`, `location.hash`)
 		fresh := event(testenv.Name("live"))
 		post(t, s, s.KeyA, fresh)
 		posted := time.Now()
