@@ -452,6 +452,8 @@ func TestConsole(t *testing.T) {
 		b.wait(ctx, "URL holds the filter", `decodeURIComponent(location.hash).includes('metadata={"env":"staging"}')`, `location.hash`)
 		b.wait(ctx, "filtered total", fmt.Sprintf(`document.querySelector('#total').dataset.total === '%d' && document.querySelectorAll('#log-rows tr').length === %d`, sd.staging, sd.staging),
 			`[document.querySelector('#total').textContent, document.querySelectorAll('#log-rows tr').length]`)
+		// the other pages open with the same filters
+		b.wait(ctx, "filters carried to Analytics", `decodeURIComponent(document.querySelector('#nav-analytics').getAttribute('href')).includes('metadata={"env":"staging"}')`, `document.querySelector('#nav-analytics').getAttribute('href')`)
 		// the link reproduces the view in a fresh load
 		var hash string
 		eval(b, ctx, `location.hash`, &hash)

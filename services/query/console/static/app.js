@@ -7,6 +7,7 @@ import { logsPage } from './logs.js';
 import { analyticsPage } from './analytics.js';
 import { exportsPage } from './exports.js';
 import { tracesPage, sharedPage } from './traces.js';
+import { FILTER_PARAMS } from './filters.js';
 
 const app = document.getElementById('app');
 const session = { canExport: false, exportReason: '', probed: false };
@@ -56,8 +57,11 @@ function signInPage(message) {
   key.focus();
 }
 
+// navBar links the pages, carrying the current filters and time range along.
 function navBar(page) {
-  const item = (p, label) => h('a', { href: href(p), class: p === page ? 'active' : '', id: 'nav-' + p, text: label });
+  const shared = new URLSearchParams();
+  for (const [k, v] of parse().params) if (FILTER_PARAMS.includes(k) || k === 'range') shared.set(k, v);
+  const item = (p, label) => h('a', { href: href(p, shared), class: p === page ? 'active' : '', id: 'nav-' + p, text: label });
   return h('nav', { class: 'topnav' },
     h('span', { class: 'brand', text: 'logpipe' }),
     item('logs', 'Logs'), item('analytics', 'Analytics'), session.canExport ? item('exports', 'Exports') : null,
