@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,8 +37,22 @@ const (
 	xssMeta   = `<b onmouseover="window.__xss=3">hi</b><img src=x onerror=window.__xss=3>`
 )
 
-// tinyPNG is a 1×1 PNG, as a multimodal request would carry it.
-const tinyPNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+// samplePNG is a small gradient PNG as a data URL, as a multimodal request
+// would carry an image.
+func samplePNG(t *testing.T) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 96, 64))
+	for y := 0; y < 64; y++ {
+		for x := 0; x < 96; x++ {
+			img.Set(x, y, color.RGBA{R: uint8(x * 2), G: uint8(y * 3), B: 200, A: 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())
+}
 
 // browserSession is one headless Chromium for a test, with a helper per tab.
 type browserSession struct {
@@ -161,6 +180,7 @@ func eval[T any](b *browserSession, ctx context.Context, expr string, out *T) {
 func (b *browserSession) shot(ctx context.Context, name string) {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	_, _ = chromedp.Run(sctx, chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('.toast').forEach(t => t.remove())`))
 	for _, v := range []struct {
 		dir   string
 		scale float64
@@ -323,7 +343,7 @@ func seedConsole(t *testing.T, s *stack) consoleSeed {
 	im.MetadataValue[0] = "prod"
 	imb, _ := json.Marshal(map[string]any{"model": "gpt-4o", "messages": []any{map[string]any{"role": "user", "content": []any{
 		map[string]any{"type": "text", "text": "what is this?"},
-		map[string]any{"type": "image_url", "image_url": map[string]any{"url": tinyPNG}}}}}})
+		map[string]any{"type": "image_url", "image_url": map[string]any{"url": samplePNG(t)}}}}}})
 	im.RequestBody = logevent.RawJSON(imb)
 	sd.image = im
 	// a large response body (about 400 KB): the viewer builds it in chunks
@@ -591,8 +611,10 @@ func TestConsole(t *testing.T) {
 	t.Run("images, DO NOT TRACK, replay", func(t *testing.T) {
 		b := b.with(t)
 		b.go_(ctx, "#/logs?log="+sd.image.ID)
-		b.wait(ctx, "inline image", `document.querySelector('#request-body .images img') && document.querySelector('#request-body .images img').src.startsWith('data:image/png;base64,') && document.querySelector('#request-body .images img').naturalWidth === 1`,
+		b.wait(ctx, "inline image", `document.querySelector('#request-body .images img') && document.querySelector('#request-body .images img').src.startsWith('data:image/png;base64,') && document.querySelector('#request-body .images img').naturalWidth === 96`,
 			`document.querySelector('#log-panel').innerText.slice(0, 500)`)
+		b.run(ctx, "scroll to the request", chromedp.Evaluate[chromedp.Void](`document.querySelector('#request-body').closest('section').previousElementSibling.scrollIntoView()`))
+		b.shot(ctx, "log-body")
 		b.wait(ctx, "replay eligible", `document.querySelector('#replay-status').textContent.includes('Replay eligible')`, `document.querySelector('#replay-status').textContent`)
 		b.go_(ctx, "#/logs?log="+sd.dnt.ID)
 		b.wait(ctx, "DO NOT TRACK marked", fmt.Sprintf(`document.querySelector('#panel-log-id') && document.querySelector('#panel-log-id').textContent === %s && document.querySelector('#dnt') && document.querySelector('#dnt').textContent.includes('DO NOT TRACK') && !document.querySelector('#request-body')`, jsString(sd.dnt.ID)),

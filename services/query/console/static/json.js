@@ -7,7 +7,7 @@ import { h } from './dom.js';
 const CHUNK = 100;
 const LONG_STRING = 2000;
 
-export function jsonView(value, { openDepth = 2 } = {}) {
+export function jsonView(value, { openDepth = 4 } = {}) {
   const root = h('div', { class: 'json' });
   root.appendChild(node(null, value, 0, openDepth));
   return root;
