@@ -239,8 +239,8 @@ func jsString(s string) string {
 	return string(b)
 }
 
-// post sends events to the base URL (extra headers as name, value pairs).
-func post(t *testing.T, s *stack, key string, body any, headers ...string) {
+// postLogs sends events to the base URL (extra headers as name, value pairs).
+func postLogs(t *testing.T, s *stack, key string, body any, headers ...string) {
 	t.Helper()
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -359,13 +359,13 @@ func seedConsole(t *testing.T, s *stack) consoleSeed {
 	lg.ResponseBody = logevent.RawJSON(big)
 	sd.large = lg
 	sd.all = append(sd.all, h, im, lg)
-	post(t, s, s.KeyA, sd.all)
+	postLogs(t, s, s.KeyA, sd.all)
 	// a DO NOT TRACK log
 	d := mk(42)
 	d.CreatedAt = logevent.MillisOf(now.Add(-4 * time.Minute))
 	d.ID = logevent.NewID()
 	d.MetadataValue[0] = "prod"
-	post(t, s, s.KeyA, d, "x-portkey-debug", "false")
+	postLogs(t, s, s.KeyA, d, "x-portkey-debug", "false")
 	sd.dnt = d
 	sd.all = append(sd.all, d)
 	// feedback on the trace (the feedback graphs)
@@ -512,6 +512,13 @@ func TestConsole(t *testing.T) {
 		}
 		b.wait(ctx, "custom range applied", fmt.Sprintf(`Number(document.querySelector('#total').dataset.total) >= %d && Number(document.querySelector('#total').dataset.total) < %d`, recent, len(sd.all)), `[location.hash, document.querySelector('#total').dataset.total]`)
 		b.go_(ctx, "#/logs")
+		// body search: only the multimodal request says "what is this?"
+		b.wait(ctx, "search box", `document.querySelector('#f-search') && document.querySelector('#total').dataset.total === '`+fmt.Sprint(len(sd.all))+`'`, `location.hash`)
+		b.setValue(ctx, "#f-search", "What Is This")
+		b.click(ctx, "#apply-filters")
+		b.wait(ctx, "search in the URL and applied", fmt.Sprintf(`location.hash.includes('search=What+Is+This') && document.querySelector('#total').dataset.total === '1' && document.querySelector('#log-rows tr').dataset.id === %s`, jsString(sd.image.ID)),
+			`[location.hash, document.querySelector('#total').textContent, document.querySelector('#list-status').textContent]`)
+		b.go_(ctx, "#/logs")
 	})
 
 	t.Run("open a log; j, k, Esc", func(t *testing.T) {
@@ -657,7 +664,7 @@ func TestConsole(t *testing.T) {
 		b.go_(ctx, "#/logs?live=1")
 		b.wait(ctx, "live list", `document.querySelectorAll('#log-rows tr').length > 0 && document.querySelector('#live-toggle').getAttribute('aria-pressed') === 'true'`, `location.hash`)
 		fresh := event(testenv.Name("live"))
-		post(t, s, s.KeyA, fresh)
+		postLogs(t, s, s.KeyA, fresh)
 		posted := time.Now()
 		b.wait(ctx, "the new log on top", fmt.Sprintf(`document.querySelector('#log-rows tr').dataset.id === %s`, jsString(fresh.ID)), `document.querySelector('#log-rows tr').dataset.id`)
 		t.Logf("live: the new log was on top %s after its POST was acknowledged", time.Since(posted).Round(time.Millisecond))

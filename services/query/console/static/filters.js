@@ -45,7 +45,7 @@ export const MORE_FILTERS = [
   ['is_success', 'Outcome', 'select', ['', 'true', 'false']],
 ];
 export const FILTER_PARAMS = [...MAIN_FILTERS, ...MORE_FILTERS].map((f) => f[0])
-  .concat(['time_of_generation_min', 'time_of_generation_max']);
+  .concat(['search', 'time_of_generation_min', 'time_of_generation_max']);
 
 // metadataToText turns the API's JSON object into "k=v, k2=v2" for the input.
 function metadataToText(s) {
@@ -110,8 +110,8 @@ function toLocalInput(iso) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
-// filterBar renders the bar for the current route; opts.search adds the body
-// search box, opts.defaultRange is the range shown when the URL has none.
+// filterBar renders the bar for the current route, body search included;
+// opts.defaultRange is the range shown when the URL has none.
 export function filterBar(opts = {}) {
   const { params } = parse();
   const form = h('form', { class: 'filterbar', id: 'filterbar', autocomplete: 'off' });
@@ -144,10 +144,7 @@ export function filterBar(opts = {}) {
     if (rangeSel.value !== 'custom') apply();
   });
 
-  let search = null;
-  if (opts.search) {
-    search = h('input', { type: 'search', id: 'f-search', name: 'search', placeholder: 'Search request and response bodies', value: params.get('search') || '' });
-  }
+  const search = h('input', { type: 'search', id: 'f-search', name: 'search', maxlength: 256, placeholder: 'Search request and response bodies', value: params.get('search') || '' });
 
   const more = h('details', { class: 'more-filters' }, h('summary', { text: 'More filters' }),
     h('div', { class: 'fields' }, MORE_FILTERS.map(field)));
@@ -164,7 +161,7 @@ export function filterBar(opts = {}) {
       }
       changes[name] = v;
     }
-    if (search) changes.search = search.value.trim();
+    changes.search = search.value.trim();
     if (rangeSel.value === 'custom') {
       changes.range = null;
       changes.time_of_generation_min = from.value ? new Date(from.value).toISOString() : null;
@@ -189,7 +186,7 @@ export function filterBar(opts = {}) {
   form.append(
     h('div', { class: 'fields' },
       h('label', { class: 'field' }, h('span', { text: 'Time' }), rangeSel), custom,
-      search ? h('label', { class: 'field grow' }, h('span', { text: 'Search' }), search) : null,
+      h('label', { class: 'field grow' }, h('span', { text: 'Search' }), search),
       MAIN_FILTERS.map(field),
       h('span', { class: 'actions' }, h('button', { type: 'submit', id: 'apply-filters', text: 'Apply' }), clearBtn)),
     h('div', { class: 'fields' }, more, saved));

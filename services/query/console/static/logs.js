@@ -62,10 +62,7 @@ function newer(a, b) {
 export function logsPage(root) {
   const { params } = parse();
   const cols = visibleColumns(params);
-  const filters = apiFilters(params);
-  const search = params.get('search') || '';
-  const query = { ...filters, page_size: PAGE };
-  if (search) query.search = search;
+  const query = { ...apiFilters(params), page_size: PAGE };
   const abort = new AbortController();
   let rows = [];
   const seen = new Set();
@@ -142,7 +139,7 @@ export function logsPage(root) {
 
   clear(root).append(
     h('div', { class: 'page-head' }, h('h1', { text: 'Logs' }), total, h('span', { class: 'spacer' }), liveBtn, colMenu),
-    filterBar({ search: true }), layout);
+    filterBar(), layout);
 
   const renderRow = (r) => {
     const tr = h('tr', { 'data-id': r.id, tabindex: '-1', class: 'log-row' }, cols.map((c) => {
@@ -210,7 +207,7 @@ export function logsPage(root) {
     if (destroyed) return;
     if (document.hidden) { liveTimer = setTimeout(poll, LIVE_MS); return; }
     try {
-      const page = await api('v1/logs', { query: { ...apiFilters(parse().params), ...(search ? { search } : {}), page_size: PAGE }, signal: abort.signal });
+      const page = await api('v1/logs', { query: { ...apiFilters(parse().params), page_size: PAGE }, signal: abort.signal });
       if (destroyed) return;
       total.textContent = `${fmtNum(page.total)} ${page.total === 1 ? 'log matches' : 'logs match'}`;
       total.dataset.total = page.total;
