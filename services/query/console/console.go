@@ -1,5 +1,5 @@
 // Package console serves the web console: one HTML page at the base URL's
-// root and its static ES modules and CSS under /console/, all embedded in the
+// root and its static ES modules and CSS under /ui/, all embedded in the
 // binary (no CDN, no front-end build step). The page signs in with an API key
 // kept in the browser's sessionStorage and uses the public HTTP API.
 //
@@ -31,7 +31,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-sr
 	"img-src 'self' data: https:; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // AssetPrefix is the URL path of the static files.
-const AssetPrefix = "/console/"
+const AssetPrefix = "/ui/"
 
 // asset is one embedded file with its content type and ETag.
 type asset struct {
@@ -80,7 +80,7 @@ func New() (*Handler, error) {
 	return h, nil
 }
 
-// Register adds GET / (the page) and GET /console/*file (its files) to r,
+// Register adds GET / (the page) and GET /ui/*file (its files) to r,
 // which must not require an API key: the page asks for one.
 func (h *Handler) Register(r gin.IRoutes) {
 	r.GET("/", func(c *gin.Context) { h.serve(c, "index.html") })

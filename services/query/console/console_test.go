@@ -39,7 +39,7 @@ func get(e *gin.Engine, path string, hdr ...string) *httptest.ResponseRecorder {
 // Every console response, found or not, carries the strict policy.
 func TestSecurityHeaders(t *testing.T) {
 	e, _ := engine(t)
-	for _, path := range []string{"/", "/console/app.js", "/console/style.css", "/console/nope.js", "/console/../console.go"} {
+	for _, path := range []string{"/", "/ui/app.js", "/ui/style.css", "/ui/nope.js", "/ui/../console.go"} {
 		w := get(e, path)
 		csp := w.Header().Get("Content-Security-Policy")
 		for _, want := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'"} {
@@ -61,18 +61,18 @@ func TestSecurityHeaders(t *testing.T) {
 func TestServesPageAndAssets(t *testing.T) {
 	e, _ := engine(t)
 	w := get(e, "/")
-	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") || !strings.Contains(w.Body.String(), `src="console/app.js"`) {
+	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") || !strings.Contains(w.Body.String(), `src="ui/app.js"`) {
 		t.Fatalf("GET /: %d %s %.200s", w.Code, w.Header().Get("Content-Type"), w.Body.String())
 	}
-	w = get(e, "/console/app.js")
+	w = get(e, "/ui/app.js")
 	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/javascript") {
 		t.Fatalf("GET app.js: %d %s", w.Code, w.Header().Get("Content-Type"))
 	}
 	etag := w.Header().Get("ETag")
-	if w := get(e, "/console/app.js", "If-None-Match", etag); w.Code != http.StatusNotModified {
+	if w := get(e, "/ui/app.js", "If-None-Match", etag); w.Code != http.StatusNotModified {
 		t.Errorf("revalidation with the ETag: %d; want 304", w.Code)
 	}
-	for _, path := range []string{"/console/missing.js", "/console/../console.go", "/console/index.html"} {
+	for _, path := range []string{"/ui/missing.js", "/ui/../console.go", "/ui/index.html"} {
 		if w := get(e, path); w.Code != http.StatusNotFound {
 			t.Errorf("GET %s: %d; want 404", path, w.Code)
 		}
