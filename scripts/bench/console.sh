@@ -18,7 +18,7 @@ KEY=$("$BIN/logpipectl" key -keys-file "$WORK/keys.json" -org org-bench -workspa
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
 LOGPIPE_QUERY_ADDR=127.0.0.1:$PORT LOGPIPE_KEYS_FILE=$WORK/keys.json LOGPIPE_PUBLIC_URL=$URL \
-  LOGPIPE_SIGNING_KEY=bench-signing-key-0123456789 LOGPIPE_EXPORT_DIR=$WORK/exports \
+  LOGPIPE_SIGNING_KEYS=bench:bench-signing-key-0123456789 LOGPIPE_EXPORT_DIR=$WORK/exports \
   LOGPIPE_CLICKHOUSE_ADDR=$CH_ADDR LOGPIPE_CLICKHOUSE_DATABASE=$DB LOGPIPE_LOG_LEVEL=warn \
   "$BIN/query" 2>"$WORK/query.log" &
 QPID=$!
