@@ -3,6 +3,11 @@
 // filter belongs to an organisation: every key of the organisation lists it;
 // its creator or an admin of the organisation deletes it.
 //
+// Every function takes the caller's tenant.Scope (a valid one: the zero
+// Scope is refused) and reads or writes by its organisation only: a saved
+// filter is organisation-wide by design; the workspace that saved it is
+// recorded beside it.
+//
 // Rows are versioned (ReplacingMergeTree on version): a change writes a new
 // version, a deletion writes a version with deleted = 1, and reads take the
 // latest version of every id (FINAL).
@@ -75,10 +80,13 @@ func (s *Service) Register(g gin.IRoutes) {
 	g.DELETE("/v1/saved-filters/:id", s.remove)
 }
 
-// List returns the organisation's saved filters, newest first.
-func (s *Service) List(ctx context.Context, organisationID string) ([]SavedFilter, error) {
+// List returns the saved filters of sc's organisation, newest first.
+func (s *Service) List(ctx context.Context, sc tenant.Scope) ([]SavedFilter, error) {
+	if !sc.Valid() {
+		return nil, tenant.ErrNoScope
+	}
 	rows, err := s.conn.Query(ctx, "SELECT "+selectColumns+" FROM "+Table+" FINAL WHERE organisation_id = ? AND deleted = 0 ORDER BY created_at DESC, id LIMIT ?",
-		organisationID, MaxPerOrg)
+		sc.OrganisationID(), MaxPerOrg)
 	if err != nil {
 		return nil, fmt.Errorf("list saved filters: %w", err)
 	}
@@ -103,9 +111,9 @@ func (s *Service) List(ctx context.Context, organisationID string) ([]SavedFilte
 	return out, nil
 }
 
-// get returns the latest live version of id in organisationID.
-func (s *Service) get(ctx context.Context, organisationID, id string) (SavedFilter, bool, error) {
-	all, err := s.List(ctx, organisationID)
+// get returns the latest live version of id in sc's organisation.
+func (s *Service) get(ctx context.Context, sc tenant.Scope, id string) (SavedFilter, bool, error) {
+	all, err := s.List(ctx, sc)
 	if err != nil {
 		return SavedFilter{}, false, err
 	}
@@ -117,7 +125,10 @@ func (s *Service) get(ctx context.Context, organisationID, id string) (SavedFilt
 	return SavedFilter{}, false, nil
 }
 
-func (s *Service) write(ctx context.Context, organisationID string, f SavedFilter, deleted bool) error {
+func (s *Service) write(ctx context.Context, sc tenant.Scope, f SavedFilter, deleted bool) error {
+	if !sc.Valid() {
+		return tenant.ErrNoScope
+	}
 	filters, err := json.Marshal(f.Filters)
 	if err != nil {
 		return fmt.Errorf("encode filters: %w", err)
@@ -130,7 +141,7 @@ func (s *Service) write(ctx context.Context, organisationID string, f SavedFilte
 	if deleted {
 		del = 1
 	}
-	if err := b.Append(organisationID, f.ID, f.WorkspaceID, f.Name, string(filters), f.CreatedBy, uint64(f.CreatedAt), del, uint64(s.now().UnixNano())); err != nil {
+	if err := b.Append(sc.OrganisationID(), f.ID, f.WorkspaceID, f.Name, string(filters), f.CreatedBy, uint64(f.CreatedAt), del, uint64(s.now().UnixNano())); err != nil {
 		return fmt.Errorf("append saved filter: %w", err)
 	}
 	if err := b.Send(); err != nil {
@@ -140,7 +151,7 @@ func (s *Service) write(ctx context.Context, organisationID string, f SavedFilte
 }
 
 func (s *Service) list(c *gin.Context) {
-	all, err := s.List(c.Request.Context(), tenant.From(c).OrganisationID)
+	all, err := s.List(c.Request.Context(), tenant.From(c).Scope())
 	if err != nil {
 		s.unavailable(c, err)
 		return
@@ -192,7 +203,7 @@ func (s *Service) create(c *gin.Context) {
 	}
 	p := tenant.From(c)
 	ctx := c.Request.Context()
-	all, err := s.List(ctx, p.OrganisationID)
+	all, err := s.List(ctx, p.Scope())
 	if err != nil {
 		s.unavailable(c, err)
 		return
@@ -205,8 +216,8 @@ func (s *Service) create(c *gin.Context) {
 		r.Filters = map[string]string{}
 	}
 	f := SavedFilter{Object: "saved-filter", ID: "sf_" + logevent.NewID(), Name: r.Name, Filters: r.Filters,
-		WorkspaceID: p.WorkspaceID, CreatedBy: p.KeyID, CreatedAt: logevent.MillisOf(s.now())}
-	if err := s.write(ctx, p.OrganisationID, f, false); err != nil {
+		WorkspaceID: p.Scope().WorkspaceID(), CreatedBy: p.KeyID, CreatedAt: logevent.MillisOf(s.now())}
+	if err := s.write(ctx, p.Scope(), f, false); err != nil {
 		s.unavailable(c, err)
 		return
 	}
@@ -216,7 +227,7 @@ func (s *Service) create(c *gin.Context) {
 func (s *Service) remove(c *gin.Context) {
 	p := tenant.From(c)
 	ctx := c.Request.Context()
-	f, ok, err := s.get(ctx, p.OrganisationID, c.Param("id"))
+	f, ok, err := s.get(ctx, p.Scope(), c.Param("id"))
 	if err != nil {
 		s.unavailable(c, err)
 		return
@@ -229,7 +240,7 @@ func (s *Service) remove(c *gin.Context) {
 		apierr.Abort(c, http.StatusForbidden, apierr.CodeForbidden, "only the key that saved this filter or an admin may delete it")
 		return
 	}
-	if err := s.write(ctx, p.OrganisationID, f, true); err != nil {
+	if err := s.write(ctx, p.Scope(), f, true); err != nil {
 		s.unavailable(c, err)
 		return
 	}

@@ -2,6 +2,8 @@ package savedfilter
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -140,5 +142,17 @@ func TestSavedFilterValidation(t *testing.T) {
 	}
 	if got := names(t, f, "adminA"); len(got) != 0 {
 		t.Errorf("refused filters were stored: %v", got)
+	}
+}
+
+// Without a tenant scope nothing is read or written.
+func TestSavedFiltersNeedAScope(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	s := New(conn, testenv.Logger())
+	if _, err := s.List(context.Background(), tenant.Scope{}); !errors.Is(err, tenant.ErrNoScope) {
+		t.Errorf("List without a scope: %v; want tenant.ErrNoScope", err)
+	}
+	if err := s.write(context.Background(), tenant.Scope{}, SavedFilter{ID: "sf_x", Name: "x"}, false); !errors.Is(err, tenant.ErrNoScope) {
+		t.Errorf("write without a scope: %v; want tenant.ErrNoScope", err)
 	}
 }
