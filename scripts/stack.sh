@@ -201,13 +201,14 @@ require_installed() {
 
 # ---------------------------------------------------------------- install
 
-APT_PACKAGES=(clickhouse-server clickhouse-client kcat nginx-light openjdk-17-jdk-headless maven)
+APT_PACKAGES=(clickhouse-server clickhouse-client kcat nginx-light openjdk-17-jdk-headless maven chromium)
 
 pkg_present() { # PACKAGE: installed, or (for the tools) the command is there anyway
   case $1 in
     nginx-light) command -v nginx >/dev/null && return 0 ;;
     openjdk-17-jdk-headless) command -v java >/dev/null && return 0 ;;
     maven) command -v mvn >/dev/null && return 0 ;;
+    chromium) command -v chromium >/dev/null && return 0 ;;
   esac
   [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
 }

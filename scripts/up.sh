@@ -77,6 +77,7 @@ log "demo burst: 200 realistic logs through the one base URL"
 cat <<EOT
 
 logpipe is up.
+  web console    http://127.0.0.1:8000/        (sign in with the demo admin key below)
   one base URL   http://127.0.0.1:8000/v1      (nginx: writes -> ingest, reads -> query)
   ingest         http://127.0.0.1:8080
   query          http://127.0.0.1:8081

@@ -28,7 +28,9 @@ import (
 	"logpipe/lib/signing"
 	"logpipe/lib/tenant"
 	"logpipe/query/api"
+	"logpipe/query/console"
 	"logpipe/query/export"
+	"logpipe/query/savedfilter"
 	"logpipe/query/store"
 )
 
@@ -203,6 +205,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	engine.Use(handlers.Instrument())
 	authed := engine.Group("/", tenant.Authenticate(keys))
 	handlers.Register(authed)
+	savedfilter.New(conn, log).Register(authed)
+	page, err := console.New()
+	if err != nil {
+		return fail(fmt.Errorf("console: %w", err))
+	}
+	page.Register(engine)
 
 	// exports: wired by services/query/export
 	ecfg := cfg.Export
