@@ -556,6 +556,34 @@ func TestBadInputIs400NamingTheParameter(t *testing.T) {
 	}
 }
 
+// Range bounds ClickHouse cannot read as literals (subnormals, inf, nan, out
+// of float64) answer 400 naming the parameter on every reading endpoint, and
+// the extreme values it can read run against the real server.
+func TestRangeBoundsClickHouseRefusesAre400(t *testing.T) {
+	w := newWorld(t)
+	rng := "time_of_generation_min=2026-01-01T00:00:00Z&time_of_generation_max=2026-01-02T00:00:00Z"
+	paths := []string{"/v1/logs?", "/v1/analytics/graphs/cost?" + rng + "&", "/v1/analytics/groups/ai-models?" + rng + "&",
+		"/v1/analytics/summary/cache?" + rng + "&", "/v1/analytics/graphs/feedbacks?" + rng + "&"}
+	for _, path := range paths {
+		for _, q := range []string{"cost_min=1e-308", "total_units_max=5e-324", "prompt_token_min=inf", "completion_token_max=nan",
+			"cost_max=1e309", "weighted_feedback_min=-2e-310", "weighted_feedback_max=-Inf"} {
+			param, _, _ := strings.Cut(q, "=")
+			var body struct {
+				Error struct{ Code, Param string } `json:"error"`
+			}
+			if code := w.get("a", path+q, &body); code != 400 || body.Error.Param != param {
+				t.Errorf("%s%s: status %d, error %+v; want 400 naming %s", path, q, code, body.Error, param)
+			}
+		}
+		for _, q := range []string{"cost_min=2.2250738585072014e-308", "cost_max=1.7976931348623157e308", "total_units_min=0",
+			"prompt_token_max=1e308", "weighted_feedback_min=-1e308&weighted_feedback_max=2.2250738585072014e-308"} {
+			if code := w.get("a", path+q, nil); code != 200 {
+				t.Errorf("%s%s: status %d; want 200", path, q, code)
+			}
+		}
+	}
+}
+
 func TestClickHouseDownIs503(t *testing.T) {
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{testenv.FreeAddr(t)}, DialTimeout: time.Second})
 	if err != nil {

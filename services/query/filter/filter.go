@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"sort"
 	"strconv"
@@ -283,9 +284,9 @@ func Parse(p Params) (Filter, error) {
 			if err != nil {
 				return Filter{}, err
 			}
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil || v != v {
-				return Filter{}, bad(name, "must be a number, got %q", s)
+			v, err := number(name, s, false)
+			if err != nil {
+				return Filter{}, err
 			}
 			op := ">="
 			if strings.HasSuffix(name, "_max") {
@@ -301,9 +302,9 @@ func Parse(p Params) (Filter, error) {
 			if err != nil {
 				return Filter{}, err
 			}
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil || v != v || v < 0 {
-				return Filter{}, bad(name, "must be a non-negative number, got %q", s)
+			v, err := number(name, s, true)
+			if err != nil {
+				return Filter{}, err
 			}
 			op := " >= ?"
 			if strings.HasSuffix(name, "_max") {
@@ -380,6 +381,27 @@ func Parse(p Params) (Filter, error) {
 		return Filter{}, bad(TimeMin, "is after %s", TimeMax)
 	}
 	return f, nil
+}
+
+// SmallestNormal is the smallest positive normal float64. ClickHouse's
+// parser refuses the literal of any smaller non-zero magnitude (a subnormal),
+// so bounds between 0 and it are refused with 400 instead.
+const SmallestNormal = 0x1p-1022
+
+// number parses a range bound: a finite number (no inf or nan, at most
+// ±1.7976931348623157e308) whose magnitude is 0 or at least SmallestNormal,
+// and non-negative when nonNegative.
+func number(name, s string, nonNegative bool) (float64, error) {
+	v, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err != nil || math.IsNaN(v) || math.IsInf(v, 0):
+		return 0, bad(name, "must be a finite number, got %q", s)
+	case nonNegative && v < 0:
+		return 0, bad(name, "must be a non-negative number, got %q", s)
+	case v != 0 && math.Abs(v) < SmallestNormal:
+		return 0, bad(name, "must be 0 or of magnitude at least %g, got %q", SmallestNormal, s)
+	}
+	return v, nil
 }
 
 // metadata parses one or more JSON objects of string values; each key=value
