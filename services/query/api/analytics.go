@@ -91,14 +91,8 @@ var aliases = map[string]string{
 	"feedbacks/scores":    "feedbacks/score",
 }
 
-// Group paging.
-const (
-	DefaultGroupPageSize = 20
-	MaxGroupPageSize     = 100
-)
-
 // analyticsExtra are the analytics parameters beside the shared filters.
-var analyticsExtra = []string{"current_page", "page_size", "order_by", "order_by_type"}
+var analyticsExtra = []string{"current_page", "page_size", "order_by", "order_by_type", "columns", "include_total"}
 
 func (h *Handlers) registerAnalytics(g gin.IRoutes) {
 	for name, gr := range graphs {
@@ -107,10 +101,7 @@ func (h *Handlers) registerAnalytics(g gin.IRoutes) {
 	for alias, name := range aliases {
 		g.GET("/v1/analytics/graphs/"+alias, h.graph(graphs[name]))
 	}
-	g.GET("/v1/analytics/groups/users", h.group(groupUsers))
-	g.GET("/v1/analytics/groups/ai-models", h.group(groupModels))
-	g.GET("/v1/analytics/groups/workspaces", h.group(groupWorkspaces))
-	g.GET("/v1/analytics/groups/metadata/:key", h.group(groupMetadata))
+	h.registerGroups(g)
 	g.GET("/v1/analytics/summary/cache", h.cacheSummary)
 }
 
@@ -211,117 +202,6 @@ func (h *Handlers) graph(gr graph) gin.HandlerFunc {
 			data = append(data, dp)
 		}
 		c.JSON(http.StatusOK, gin.H{"object": "analytics-graph", "summary": summary, "data_points": data})
-	}
-}
-
-// group is one paged group endpoint.
-type group struct {
-	field string                                      // the key's name in each item
-	key   func(c *gin.Context) (string, []any, error) // group key expression and its arguments
-	where func(c *gin.Context) string                 // condition on source columns ("" for none)
-	src   store.Source
-	cols  []metric
-}
-
-var (
-	groupCols = func() []metric {
-		c := store.Col
-		return []metric{{"requests", "count()"}, {"cost", "sum(" + c("cost") + ")"}, {"avg_tokens", "avg(" + c("total_units") + ")"},
-			{"avg_latency", "avg(" + c("response_time") + ")"}, {"last_seen", "max(" + c("created_at") + ")"}}
-	}()
-	groupUsers = group{field: "user", src: store.SrcLogs, cols: groupCols,
-		key:   func(*gin.Context) (string, []any, error) { return store.Col("user"), nil, nil },
-		where: func(*gin.Context) string { return store.Col("user") + " != ''" }}
-	groupModels = group{field: "ai_model", src: store.SrcLogs, cols: groupCols,
-		key: func(*gin.Context) (string, []any, error) { return store.Col("ai_model"), nil, nil }}
-	groupWorkspaces = group{field: "workspace_id", src: store.SrcLogs, cols: groupCols,
-		key: func(*gin.Context) (string, []any, error) { return store.Col("workspace_id"), nil, nil }}
-	groupMetadata = group{field: "metadata_value", src: store.SrcLogsFeedback,
-		cols: func() []metric {
-			c := store.Col
-			return []metric{{"requests", "count()"}, {"cost", "sum(" + c("cost") + ")"}, {"avg_tokens", "avg(" + c("total_units") + ")"},
-				{"avg_weighted_feedback", "avgIf(wf, has_fb = 1)"}, {"requests_with_feedback", "sum(has_fb)"}, {"last_seen", "max(" + c("created_at") + ")"}}
-		}(),
-		key: func(c *gin.Context) (string, []any, error) {
-			k := c.Param("key")
-			if !logevent.MetadataKeyPattern.MatchString(k) {
-				return "", nil, badParam("key", "metadata key %q must match %s", k, logevent.MetadataKeyPattern)
-			}
-			return store.Col("metadata.value") + "[indexOf(" + store.Col("metadata.key") + ", ?)]", []any{k}, nil
-		},
-		where: func(*gin.Context) string { return "has(" + store.Col("metadata.key") + ", ?)" }}
-)
-
-func (h *Handlers) group(gr group) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		f, _, err := analyticsFilter(c)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		page, err := intParam(c, "current_page", 0, 0, 1_000_000)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		size, err := intParam(c, "page_size", DefaultGroupPageSize, 1, MaxGroupPageSize)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		orderBy := 0
-		if ob := c.Query("order_by"); ob != "" {
-			orderBy = -1
-			var names []string
-			for i, m := range gr.cols {
-				names = append(names, m.name)
-				if m.name == ob {
-					orderBy = i
-				}
-			}
-			if orderBy < 0 {
-				h.fail(c, badParam("order_by", "must be one of %s", strings.Join(names, ", ")))
-				return
-			}
-		}
-		asc := false
-		switch strings.ToLower(c.Query("order_by_type")) {
-		case "", "desc":
-		case "asc":
-			asc = true
-		default:
-			h.fail(c, badParam("order_by_type", "must be asc or desc"))
-			return
-		}
-		key, keyArgs, err := gr.key(c)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		where := ""
-		if gr.where != nil {
-			where = gr.where(c)
-		}
-		ctx, cancel := h.ctx(c)
-		defer cancel()
-		groups, total, err := h.store.Groups(ctx, h.scope(c), f, gr.src, key, keyArgs, where, exprs(gr.cols), orderBy, asc, size, page*size)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		data := make([]map[string]any, len(groups))
-		for i, g := range groups {
-			item := map[string]any{gr.field: g.Key}
-			for j, m := range gr.cols {
-				if m.name == "last_seen" {
-					item[m.name] = logevent.Millis(int64(g.Values[j])).String()
-					continue
-				}
-				item[m.name] = g.Values[j]
-			}
-			data[i] = item
-		}
-		c.JSON(http.StatusOK, gin.H{"object": "list", "total": total, "data": data, "current_page": page, "page_size": size})
 	}
 }
 

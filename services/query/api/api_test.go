@@ -537,7 +537,7 @@ func TestBadInputIs400NamingTheParameter(t *testing.T) {
 		"/v1/analytics/graphs/requests?time_of_generation_min=2026-01-01T00:00:00Z":                                         "time_of_generation_max",
 		"/v1/analytics/graphs/cost?time_of_generation_min=2020-01-01T00:00:00Z&time_of_generation_max=2026-01-01T00:00:00Z": "time_of_generation_min",
 		"/v1/analytics/graphs/latency?time_of_generation_min=soon&time_of_generation_max=2026-01-01T00:00:00Z":              "time_of_generation_min",
-		"/v1/analytics/groups/users?" + rng + "&page_size=1000":                                                             "page_size",
+		"/v1/analytics/groups/users?" + rng + "&page_size=50001":                                                            "page_size",
 		"/v1/analytics/groups/users?" + rng + "&order_by=nope":                                                              "order_by",
 		"/v1/analytics/groups/metadata/bad%20key?" + rng:                                                                    "key",
 		"/v1/analytics/summary/cache?" + rng + "&metadata=%7B%22a%20b%22%3A%22x%22%7D":                                      "metadata",
