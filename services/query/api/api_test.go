@@ -447,6 +447,22 @@ func TestDetailReplayFeedbackAndShare(t *testing.T) {
 		if code := w.get("a", "/v1/logs/"+e.ID, &d); code != 200 {
 			t.Fatalf("detail %s: status %d", e.ID, code)
 		}
+		// the product's log object beside the flat fields
+		req, _ := d["request"].(map[string]any)
+		res, _ := d["response"].(map[string]any)
+		met, _ := d["metrics"].(map[string]any)
+		if d["_id"] != e.ID || d["organisation_id"] != e.OrganisationID || d["created_at"] != e.CreatedAt.String() ||
+			req == nil || res == nil || met == nil || req["url"] != e.RequestURL || req["method"] != strings.ToUpper(e.RequestMethod) ||
+			res["status"] != float64(e.ResponseStatusCode) || res["responseTime"] != float64(e.ResponseTime) ||
+			met["is_success"] != (e.IsSuccess == 1) || met["ai_model"] != e.AIModel || met["id"] != e.ID {
+			t.Fatalf("%s: product log object %v / %v / %v / %v; want the log's", e.ID, d["_id"], req, res, met)
+		}
+		if ph, _ := req["portkeyHeaders"].(map[string]any); ph["x-portkey-trace-id"] != e.TraceID || ph["x-portkey-span-id"] != e.SpanID {
+			t.Fatalf("%s: portkeyHeaders %v; want the trace and span ids", e.ID, req["portkeyHeaders"])
+		}
+		if _, has := req["body"]; has != (e.IsTracked == 1) {
+			t.Fatalf("%s: request.body present %v with is_tracked %d", e.ID, has, e.IsTracked)
+		}
 		if e.IsTracked == 0 {
 			sawDNT = true
 			if d["do_not_track"] != true || d["request.body"] != nil {
