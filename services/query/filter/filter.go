@@ -215,6 +215,12 @@ func FromJSON(raw json.RawMessage) (Filter, error) {
 	}
 	p := Params{}
 	for name, v := range obj {
+		if name == "page_size" || name == "current_page" {
+			if err := exportPaging(name, v); err != nil {
+				return Filter{}, err
+			}
+			continue
+		}
 		if !known(name) {
 			return Filter{}, bad(name, "unknown filter; the filters are %s", strings.Join(Names(), ", "))
 		}
@@ -244,6 +250,29 @@ func FromJSON(raw json.RawMessage) (Filter, error) {
 		}
 	}
 	return Parse(p)
+}
+
+// MaxExportPageSize bounds filters.page_size of an export.
+const MaxExportPageSize = 50000
+
+// exportPaging validates the paging keys an export's filters may carry
+// (page_size 1..MaxExportPageSize, current_page ≥ 0, integers as JSON
+// numbers or strings). They select nothing: an export writes every log
+// matching its filters.
+func exportPaging(name string, v json.RawMessage) error {
+	s := strings.Trim(strings.TrimSpace(string(v)), `"`)
+	n, err := strconv.ParseFloat(s, 64)
+	max := float64(MaxExportPageSize)
+	if name == "current_page" {
+		max = 1e9
+	}
+	if err != nil || n != math.Trunc(n) || n < 0 || n > max || (name == "page_size" && n < 1) {
+		if name == "page_size" {
+			return bad(name, "must be an integer from 1 to %d, got %s", MaxExportPageSize, v)
+		}
+		return bad(name, "must be a non-negative integer, got %s", v)
+	}
+	return nil
 }
 
 // Parse validates p and builds the Filter.

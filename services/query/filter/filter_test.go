@@ -52,6 +52,23 @@ func TestFromQueryErrorsNameTheParameter(t *testing.T) {
 	}
 }
 
+func TestExportPagingKeys(t *testing.T) {
+	for _, ok := range []string{`{"page_size": 50000, "current_page": 0}`, `{"page_size": "10", "current_page": "3"}`, `{"page_size": 1}`} {
+		if _, err := FromJSON(json.RawMessage(ok)); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for raw, param := range map[string]string{`{"page_size": 50001}`: "page_size", `{"page_size": 0}`: "page_size",
+		`{"page_size": 1.5}`: "page_size", `{"current_page": -1}`: "current_page", `{"current_page": "x"}`: "current_page"} {
+		if fe, ok := AsError(func() error { _, err := FromJSON(json.RawMessage(raw)); return err }()); !ok || fe.Param != param {
+			t.Errorf("%s: want an error naming %s", raw, param)
+		}
+	}
+	if _, err := FromQuery(url.Values{"page_size": {"5"}}); err == nil {
+		t.Error("page_size accepted as a shared query filter")
+	}
+}
+
 func TestRangeBoundsAtTheEdges(t *testing.T) {
 	for _, v := range []string{"0", "-0", "2.2250738585072014e-308", "1e-300", "1.7976931348623157e308", "1e308"} {
 		for _, p := range []string{"cost_min", "total_units_max", "weighted_feedback_min"} {
