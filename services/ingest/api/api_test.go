@@ -25,6 +25,7 @@ import (
 	"logpipe/lib/apierr"
 	"logpipe/lib/logevent"
 	"logpipe/lib/server"
+	"logpipe/lib/openapicheck"
 	"logpipe/lib/tenant"
 	"logpipe/lib/testenv"
 )
@@ -162,6 +163,13 @@ func (hs *harness) do(t testing.TB, method, path, body string, hdr ...string) *h
 	}
 	w := httptest.NewRecorder()
 	hs.engine.ServeHTTP(w, req)
+	// every answer of ingest's own operations must be as documented (GET
+	// /v1/logs is forwarded to the query service, whose tests check it)
+	if !(method == http.MethodGet && strings.HasPrefix(path, "/v1/logs")) {
+		if err := openapicheck.Load(t).Check(req, w.Code, w.Header(), w.Body.Bytes()); err != nil {
+			t.Errorf("OpenAPI: %v", err)
+		}
+	}
 	return w
 }
 

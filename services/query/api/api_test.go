@@ -23,6 +23,7 @@ import (
 
 	"logpipe/lib/feedback"
 	"logpipe/lib/logevent"
+	"logpipe/lib/openapicheck"
 	"logpipe/lib/server"
 	"logpipe/lib/signing"
 	"logpipe/lib/tenant"
@@ -241,7 +242,7 @@ func (w *world) get(key, path string, out any) int {
 	w.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, w.srv.URL+path, nil)
 	req.Header.Set(tenant.HeaderAPIKey, w.keys[key])
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Load(w.t).Client(w.t).Do(req)
 	if err != nil {
 		w.t.Fatalf("GET %s: %v", path, err)
 	}
@@ -614,7 +615,7 @@ func TestClickHouseDownIs503(t *testing.T) {
 		"/v1/analytics/graphs/requests?time_of_generation_min=2026-01-01T00:00:00Z&time_of_generation_max=2026-01-02T00:00:00Z"} {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 		req.Header.Set(tenant.HeaderAPIKey, plain)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := openapicheck.Load(t).Client(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -160,7 +160,7 @@ func (w *world) do(method, path, key string, body any, out any) int {
 	if key != "" {
 		req.Header.Set(tenant.HeaderAPIKey, w.keys[key])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Load(w.t).Client(w.t).Do(req)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func fetch(t *testing.T, u, rng string) (int, http.Header, []byte) {
 	if rng != "" {
 		req.Header.Set("Range", rng)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Load(t).Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
