@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"logpipe/ingest/api"
+	"logpipe/ingest/fbindex"
 	"logpipe/ingest/publish"
 	"logpipe/ingest/quota"
 	"logpipe/lib/chconn"
@@ -109,7 +110,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener, reg
 		return fmt.Errorf("query URL: %w", err)
 	}
 	h, err := api.New(api.Deps{Log: log, Keys: keys, Logs: logs, Feedback: fb, Quota: counter,
-		QueryURL: queryURL, Registry: reg, Options: cfg.API})
+		Feedbacks: fbindex.New(ch), QueryURL: queryURL, Registry: reg, Options: cfg.API})
 	if err != nil {
 		return err
 	}

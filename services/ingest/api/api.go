@@ -131,10 +131,21 @@ type Deps struct {
 	Logs     Producer
 	Feedback Producer
 	Quota    Quota
+	// Feedbacks tells whether a feedback exists, for updates (nil: every
+	// update is accepted unchecked).
+	Feedbacks FeedbackIndex
 	// QueryURL is the query service that non-POST /v1/logs requests go to.
 	QueryURL *url.URL
 	Registry prometheus.Registerer
 	Options  Options
+}
+
+// FeedbackIndex knows the feedback ids of each tenant (package fbindex).
+type FeedbackIndex interface {
+	// Exists reports whether feedback id exists in sc.
+	Exists(ctx context.Context, sc tenant.Scope, id string) (bool, error)
+	// Remember records ids as just published by sc.
+	Remember(sc tenant.Scope, ids []string)
 }
 
 // Handler serves the ingest API.
@@ -144,6 +155,7 @@ type Handler struct {
 	logs     Producer
 	feedback Producer
 	quota    Quota
+	fbIndex  FeedbackIndex
 	query    *url.URL
 	o        Options
 	m        *metrics
@@ -163,7 +175,7 @@ func New(d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{log: d.Log, keys: d.Keys, logs: d.Logs, feedback: d.Feedback, quota: d.Quota,
+	return &Handler{log: d.Log, keys: d.Keys, logs: d.Logs, feedback: d.Feedback, quota: d.Quota, fbIndex: d.Feedbacks,
 		query: d.QueryURL, o: d.Options, m: m, now: time.Now}, nil
 }
 

@@ -25,6 +25,7 @@ import (
 	"logpipe/lib/apierr"
 	"logpipe/lib/logevent"
 	"logpipe/lib/server"
+	"logpipe/lib/openapicheck"
 	"logpipe/lib/tenant"
 	"logpipe/lib/testenv"
 )
@@ -106,17 +107,39 @@ type harness struct {
 	logs   *fakeProducer
 	fb     *fakeProducer
 	quota  *fakeQuota
+	index  *fakeIndex
+}
+
+// fakeIndex knows the feedback ids remembered or added, per tenant.
+type fakeIndex struct {
+	mu  sync.Mutex
+	ids map[string]bool
+	err error
+}
+
+func (x *fakeIndex) Exists(_ context.Context, sc tenant.Scope, id string) (bool, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.ids[sc.OrganisationID()+"/"+sc.WorkspaceID()+"/"+id], x.err
+}
+
+func (x *fakeIndex) Remember(sc tenant.Scope, ids []string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, id := range ids {
+		x.ids[sc.OrganisationID()+"/"+sc.WorkspaceID()+"/"+id] = true
+	}
 }
 
 func newHarness(t testing.TB, o Options, query *url.URL) *harness {
 	t.Helper()
-	hs := &harness{logs: &fakeProducer{}, fb: &fakeProducer{}, quota: &fakeQuota{}}
+	hs := &harness{logs: &fakeProducer{}, fb: &fakeProducer{}, quota: &fakeQuota{}, index: &fakeIndex{ids: map[string]bool{}}}
 	if query == nil {
 		query, _ = url.Parse("http://127.0.0.1:1")
 	}
 	reg := prometheus.NewRegistry()
 	h, err := New(Deps{Log: testenv.Logger(), Keys: testRegistry(t), Logs: hs.logs, Feedback: hs.fb, Quota: hs.quota,
-		QueryURL: query, Registry: reg, Options: o})
+		Feedbacks: hs.index, QueryURL: query, Registry: reg, Options: o})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +163,13 @@ func (hs *harness) do(t testing.TB, method, path, body string, hdr ...string) *h
 	}
 	w := httptest.NewRecorder()
 	hs.engine.ServeHTTP(w, req)
+	// every answer of ingest's own operations must be as documented (GET
+	// /v1/logs is forwarded to the query service, whose tests check it)
+	if !(method == http.MethodGet && strings.HasPrefix(path, "/v1/logs")) {
+		if err := openapicheck.Load(t).Check(req, w.Code, w.Header(), w.Body.Bytes()); err != nil {
+			t.Errorf("OpenAPI: %v", err)
+		}
+	}
 	return w
 }
 
@@ -499,6 +529,20 @@ func TestFeedback(t *testing.T) {
 	// What the node SDK really puts on the wire: its request layer snake-cases body keys.
 	if w := hs.do(t, "PUT", "/v1/feedback/"+id, `{"feedback_id":"`+id+`","value":-1,"weight":1}`); w.Code != 200 {
 		t.Fatalf("SDK update (snake case): status %d: %s", w.Code, w.Body)
+	}
+	// An id that was never created is a 404 and publishes nothing; the
+	// index unreachable is a 503.
+	before := len(hs.fb.msgs)
+	if w := hs.do(t, "PUT", "/v1/feedback/never-created-1", `{"value":1}`); w.Code != 404 {
+		t.Fatalf("update of an unknown id: status %d: %s", w.Code, w.Body)
+	}
+	hs.index.err = errors.New("clickhouse away")
+	if w := hs.do(t, "PUT", "/v1/feedback/"+id, `{"value":1}`); w.Code != 503 {
+		t.Fatalf("update with the index failing: status %d: %s", w.Code, w.Body)
+	}
+	hs.index.err = nil
+	if len(hs.fb.msgs) != before {
+		t.Fatalf("refused updates published %d messages", len(hs.fb.msgs)-before)
 	}
 	var sdk map[string]any
 	json.Unmarshal(hs.fb.msgs[2].Value, &sdk)

@@ -209,6 +209,20 @@ func (h *Handler) putFeedback(c *gin.Context) {
 		abortFields(c, http.StatusBadRequest, apierr.CodeInvalid, "invalid feedback; it was not accepted", errs)
 		return
 	}
+	if h.fbIndex != nil {
+		ctx, cancel := contextWithTimeout(c, h.o.ProduceTimeout)
+		found, err := h.fbIndex.Exists(ctx, p.Scope(), id)
+		cancel()
+		if err != nil {
+			h.log.Warn("feedback lookup failed; answering 503", "err", err)
+			h.unavailable(c, apierr.CodeUnavailable, "cannot tell whether the feedback exists; retry")
+			return
+		}
+		if !found {
+			apierr.Abort(c, http.StatusNotFound, apierr.CodeNotFound, "no such feedback: "+id)
+			return
+		}
+	}
 	h.publishFeedback(c, []feedback.Feedback{f}, "Feedback successfully updated")
 }
 
@@ -232,6 +246,9 @@ func (h *Handler) publishFeedback(c *gin.Context, records []feedback.Feedback, m
 		return
 	}
 	h.m.feedback.Add(float64(len(msgs)))
+	if h.fbIndex != nil {
+		h.fbIndex.Remember(tenant.From(c).Scope(), ids)
+	}
 	if len(ids) == 1 {
 		msg += " (" + strconv.Quote(ids[0]) + ")"
 	}

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,9 +22,23 @@ type metric struct {
 	expr string
 }
 
-// breakdown splits each data point by the values of key (field: {value: n}).
+// breakdown splits each data point by the values of key: field holds
+// {value: n}; list, when set, holds the same as the documented array
+// [{listKey: value as an integer, "count": n}] ordered by value.
 type breakdown struct {
 	field, key, cond, value string
+	list, listKey           string
+}
+
+// keyed makes a graph's data_points one point per value of key (the
+// documented shape of status-code, score and model graphs) instead of one
+// per time bucket; the time buckets are then answered as timeline.
+type keyed struct {
+	field   string   // the key's name in each point
+	key     string   // a String expression over the source's columns
+	numeric bool     // the key is answered as a JSON integer
+	cond    string   // condition on the source's columns ("" for none)
+	values  []metric // the point's other fields
 }
 
 // graph is one analytics graph.
@@ -29,8 +46,14 @@ type graph struct {
 	src       store.Source
 	metrics   []metric
 	breakdown *breakdown
+	keyed     *keyed
 	// models adds the per-model summary of feedbacks/ai-models.
 	models bool
+	// cumulative fields of each data point: name → the metric summed over
+	// this and every earlier bucket of the range.
+	cumulative [][2]string
+	// aliases of summary fields: name → the metric it repeats.
+	summaryAliases [][2]string
 }
 
 func sq(s string) string { return "'" + strings.ReplaceAll(s, "'", "\\'") + "'" }
@@ -51,30 +74,41 @@ var graphs = func() map[string]graph {
 			{"prompt", "sum(" + c("req_units") + ")"}, {"completion", "sum(" + c("res_units") + ")"}, {"reasoning", "sum(" + c("reasoning_units") + ")"}}},
 		"users": {metrics: []metric{{"total", "uniqExactIf(" + user + ", " + user + " != '')"}}},
 		"users-requests": {metrics: []metric{{"total", "countIf(" + user + " != '')"}, {"users", "uniqExactIf(" + user + ", " + user + " != '')"},
-			{"avg", "countIf(" + user + " != '') / uniqExactIf(" + user + ", " + user + " != '')"}}},
+			{"avg", "countIf(" + user + " != '') / uniqExactIf(" + user + ", " + user + " != '')"}},
+			summaryAliases: [][2]string{{"unique", "users"}}},
 		"errors":      {metrics: []metric{{"total", "countIf(" + ok + " = 0)"}}},
 		"errors-rate": {metrics: []metric{{"rate", "countIf(" + ok + " = 0) * 100 / count()"}, {"failed", "countIf(" + ok + " = 0)"}, {"total", "count()"}}},
 		"errors-stack": {metrics: []metric{{"total", "countIf(" + ok + " = 0)"}},
-			breakdown: &breakdown{field: "status_codes", key: c("response_status_code"), cond: ok + " = 0", value: "count()"}},
-		"errors-status-code": {metrics: []metric{{"total", "uniqExactIf(" + c("response_status_code") + ", " + ok + " = 0)"}},
-			breakdown: &breakdown{field: "status_codes", key: c("response_status_code"), cond: ok + " = 0", value: "count()"}},
+			breakdown: &breakdown{field: "status_codes", key: c("response_status_code"), cond: ok + " = 0", value: "count()",
+				list: "stats", listKey: "response_status_code"}},
+		"errors-status-code": {metrics: []metric{{"total", "uniqExactIf(" + c("response_status_code") + ", " + ok + " = 0)"},
+			{"total_errors", "countIf(" + ok + " = 0)"}, {"unique_error_codes", "uniqExactIf(" + c("response_status_code") + ", " + ok + " = 0)"}},
+			breakdown: &breakdown{field: "status_codes", key: c("response_status_code"), cond: ok + " = 0", value: "count()"},
+			keyed:     &keyed{field: "status_code", key: "toString(" + c("response_status_code") + ")", numeric: true, cond: ok + " = 0", values: []metric{{"count", "count()"}}}},
 		"requests-rescued": {metrics: []metric{{"total", "countIf(" + rescued + ")"},
 			{"retry", "countIf(" + ok + " = 1 AND " + c("retry_success_count") + " > 0)"},
-			{"fallback", "countIf(" + ok + " = 1 AND " + c("fallback_option") + " >= 2)"}}},
-		"cache-hit-rate": {metrics: []metric{{"rate", "countIf(" + hit + ") * 100 / count()"}, {"hits", "countIf(" + hit + ")"},
+			{"fallback", "countIf(" + ok + " = 1 AND " + c("fallback_option") + " >= 2)"}},
+			breakdown: &breakdown{field: "retry_success_counts", key: c("retry_success_count"), cond: ok + " = 1 AND " + c("retry_success_count") + " > 0",
+				value: "count()", list: "retry", listKey: "retry_success_count"}},
+		"cache-hit-rate": {metrics: []metric{{"rate", "countIf(" + hit + ") * 100 / count()"}, {"total", "countIf(" + hit + ")"}, {"hits", "countIf(" + hit + ")"},
 			{"simple_hits", "countIf(" + c("cache_status") + " = " + sq(logevent.CacheHit) + ")"},
 			{"semantic_hits", "countIf(" + c("cache_status") + " = " + sq(logevent.CacheSemanticHit) + ")"},
 			{"simple_rate", "countIf(" + c("cache_status") + " = " + sq(logevent.CacheHit) + ") * 100 / count()"},
 			{"semantic_rate", "countIf(" + c("cache_status") + " = " + sq(logevent.CacheSemanticHit) + ") * 100 / count()"},
-			{"total", "count()"}}},
+			{"requests", "count()"},
+			{"simple_cache_savings", "sumIf(" + c("cost") + ", " + c("cache_status") + " = " + sq(logevent.CacheHit) + ")"},
+			{"semantic_cache_savings", "sumIf(" + c("cost") + ", " + c("cache_status") + " = " + sq(logevent.CacheSemanticHit) + ")"}},
+			cumulative: [][2]string{{"cumulative_simple_cache_savings", "simple_cache_savings"}, {"cumulative_semantic_cache_savings", "semantic_cache_savings"}}},
 		"cache-latency": {metrics: []metric{{"avg", "avgIf(" + rt + ", " + hit + ")"},
 			{"avg_miss", "avgIf(" + rt + ", " + c("cache_status") + " = " + sq(logevent.CacheMiss) + ")"}, {"hits", "countIf(" + hit + ")"}}},
 		"feedbacks": {src: store.SrcFeedback, metrics: []metric{{"total", "count()"}, {"avg", "avg(v)"}, {"avg_weighted", "avg(v * w)"}}},
 		"feedbacks/score": {src: store.SrcFeedback, metrics: []metric{{"total", "count()"}, {"avg", "avg(v)"}},
-			breakdown: &breakdown{field: "scores", key: "v", value: "count()"}},
+			breakdown: &breakdown{field: "scores", key: "v", value: "count()"},
+			keyed:     &keyed{field: "score", key: "toString(v)", numeric: true, values: []metric{{"total", "count()"}}}},
 		"feedbacks/weighted": {src: store.SrcFeedback, metrics: []metric{{"total", "count()"}, {"avg", "avg(v * w)"}, {"sum", "sum(v * w)"}}},
 		"feedbacks/ai-models": {src: store.SrcFeedbackModels, metrics: []metric{{"total", "count()"}, {"avg_weighted", "avg(v * w)"}},
-			breakdown: &breakdown{field: "ai_models", key: c("ai_model"), value: "count()"}, models: true},
+			breakdown: &breakdown{field: "ai_models", key: c("ai_model"), value: "count()"}, models: true,
+			keyed: &keyed{field: "ai_model", key: c("ai_model"), values: []metric{{"total", "count()"}, {"avg_weighted_feedback", "avg(v * w)"}, {"avg_weighted", "avg(v * w)"}}}},
 	}
 }()
 
@@ -83,6 +117,7 @@ var aliases = map[string]string{
 	"users/requests":      "users-requests",
 	"errors/rate":         "errors-rate",
 	"errors/stack":        "errors-stack",
+	"errors/stacks":       "errors-stack",
 	"errors/status-code":  "errors-status-code",
 	"errors/status-codes": "errors-status-code",
 	"requests/rescued":    "requests-rescued",
@@ -91,14 +126,8 @@ var aliases = map[string]string{
 	"feedbacks/scores":    "feedbacks/score",
 }
 
-// Group paging.
-const (
-	DefaultGroupPageSize = 20
-	MaxGroupPageSize     = 100
-)
-
 // analyticsExtra are the analytics parameters beside the shared filters.
-var analyticsExtra = []string{"current_page", "page_size", "order_by", "order_by_type"}
+var analyticsExtra = []string{"current_page", "page_size", "order_by", "order_by_type", "columns", "include_total"}
 
 func (h *Handlers) registerAnalytics(g gin.IRoutes) {
 	for name, gr := range graphs {
@@ -107,10 +136,7 @@ func (h *Handlers) registerAnalytics(g gin.IRoutes) {
 	for alias, name := range aliases {
 		g.GET("/v1/analytics/graphs/"+alias, h.graph(graphs[name]))
 	}
-	g.GET("/v1/analytics/groups/users", h.group(groupUsers))
-	g.GET("/v1/analytics/groups/ai-models", h.group(groupModels))
-	g.GET("/v1/analytics/groups/workspaces", h.group(groupWorkspaces))
-	g.GET("/v1/analytics/groups/metadata/:key", h.group(groupMetadata))
+	h.registerGroups(g)
 	g.GET("/v1/analytics/summary/cache", h.cacheSummary)
 }
 
@@ -174,15 +200,20 @@ func (h *Handlers) graph(gr graph) gin.HandlerFunc {
 		for i, m := range gr.metrics {
 			summary[m.name] = totals[i]
 		}
-		if gr.models {
-			groups, _, err := h.store.Groups(ctx, sc, f, gr.src, store.Col("ai_model"), nil, "", []string{"count()", "avg(v * w)"}, 0, false, MaxGroupPageSize, 0)
-			if err != nil {
+		for _, a := range gr.summaryAliases {
+			summary[a[0]] = summary[a[1]]
+		}
+		var byKey []map[string]any
+		if k := gr.keyed; k != nil {
+			if byKey, err = h.keyedPoints(ctx, sc, f, gr.src, k); err != nil {
 				h.fail(c, err)
 				return
 			}
-			models := make([]map[string]any, len(groups))
-			for i, g := range groups {
-				models[i] = map[string]any{"ai_model": g.Key, "total": g.Values[0], "avg_weighted": g.Values[1]}
+		}
+		if gr.models {
+			models := make([]map[string]any, len(byKey))
+			for i, p := range byKey {
+				models[i] = map[string]any{"ai_model": p["ai_model"], "total": p["total"], "avg_weighted": p["avg_weighted"]}
 			}
 			summary["ai_models"] = models
 		}
@@ -190,6 +221,7 @@ func (h *Handlers) graph(gr graph) gin.HandlerFunc {
 		for _, p := range points {
 			byBucket[p.Bucket] = p.Values
 		}
+		running := make([]float64, len(gr.cumulative))
 		data := []map[string]any{}
 		for t := unit.Start(f.Min.Time()); !t.After(f.Max.Time()); t = unit.Next(t) {
 			dp := map[string]any{"timestamp": t.Format(time.RFC3339)}
@@ -201,128 +233,70 @@ func (h *Handlers) graph(gr graph) gin.HandlerFunc {
 				}
 				dp[m.name] = v
 			}
-			if gr.breakdown != nil {
+			for i, cm := range gr.cumulative {
+				running[i] += dp[cm[1]].(float64)
+				dp[cm[0]] = running[i]
+			}
+			if b := gr.breakdown; b != nil {
 				s := split[t.Unix()]
 				if s == nil {
 					s = map[string]float64{}
 				}
-				dp[gr.breakdown.field] = s
+				dp[b.field] = s
+				if b.list != "" {
+					if n, isMetric := dp[b.list]; isMetric {
+						dp[b.list+"_total"] = n // the metric of the same name, as a count
+					}
+					dp[b.list] = countList(s, b.listKey)
+				}
 			}
 			data = append(data, dp)
 		}
-		c.JSON(http.StatusOK, gin.H{"object": "analytics-graph", "summary": summary, "data_points": data})
+		ans := gin.H{"object": "analytics-graph", "summary": summary, "data_points": data}
+		if gr.keyed != nil {
+			ans["data_points"], ans["timeline"] = byKey, data
+		}
+		c.JSON(http.StatusOK, ans)
 	}
 }
 
-// group is one paged group endpoint.
-type group struct {
-	field string                                      // the key's name in each item
-	key   func(c *gin.Context) (string, []any, error) // group key expression and its arguments
-	where func(c *gin.Context) string                 // condition on source columns ("" for none)
-	src   store.Source
-	cols  []metric
+// keyedPoints are the data points of a keyed graph: one per value of k.key
+// over the whole range, numeric keys in ascending order, others by their
+// first value descending.
+func (h *Handlers) keyedPoints(ctx context.Context, sc store.Scope, f filter.Filter, src store.Source, k *keyed) ([]map[string]any, error) {
+	groups, _, err := h.store.Groups(ctx, sc, f, src, k.key, nil, k.cond, exprs(k.values), 0, false, MaxGroupPageSize, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, len(groups))
+	keys := make([]int64, len(groups))
+	for i, g := range groups {
+		p := map[string]any{k.field: g.Key}
+		if k.numeric {
+			keys[i], _ = strconv.ParseInt(g.Key, 10, 64)
+			p[k.field] = keys[i]
+		}
+		for j, m := range k.values {
+			p[m.name] = g.Values[j]
+		}
+		out[i] = p
+	}
+	if k.numeric {
+		sort.SliceStable(out, func(i, j int) bool { return out[i][k.field].(int64) < out[j][k.field].(int64) })
+	}
+	return out, nil
 }
 
-var (
-	groupCols = func() []metric {
-		c := store.Col
-		return []metric{{"requests", "count()"}, {"cost", "sum(" + c("cost") + ")"}, {"avg_tokens", "avg(" + c("total_units") + ")"},
-			{"avg_latency", "avg(" + c("response_time") + ")"}, {"last_seen", "max(" + c("created_at") + ")"}}
-	}()
-	groupUsers = group{field: "user", src: store.SrcLogs, cols: groupCols,
-		key:   func(*gin.Context) (string, []any, error) { return store.Col("user"), nil, nil },
-		where: func(*gin.Context) string { return store.Col("user") + " != ''" }}
-	groupModels = group{field: "ai_model", src: store.SrcLogs, cols: groupCols,
-		key: func(*gin.Context) (string, []any, error) { return store.Col("ai_model"), nil, nil }}
-	groupWorkspaces = group{field: "workspace_id", src: store.SrcLogs, cols: groupCols,
-		key: func(*gin.Context) (string, []any, error) { return store.Col("workspace_id"), nil, nil }}
-	groupMetadata = group{field: "metadata_value", src: store.SrcLogsFeedback,
-		cols: func() []metric {
-			c := store.Col
-			return []metric{{"requests", "count()"}, {"cost", "sum(" + c("cost") + ")"}, {"avg_tokens", "avg(" + c("total_units") + ")"},
-				{"avg_weighted_feedback", "avgIf(wf, has_fb = 1)"}, {"requests_with_feedback", "sum(has_fb)"}, {"last_seen", "max(" + c("created_at") + ")"}}
-		}(),
-		key: func(c *gin.Context) (string, []any, error) {
-			k := c.Param("key")
-			if !logevent.MetadataKeyPattern.MatchString(k) {
-				return "", nil, badParam("key", "metadata key %q must match %s", k, logevent.MetadataKeyPattern)
-			}
-			return store.Col("metadata.value") + "[indexOf(" + store.Col("metadata.key") + ", ?)]", []any{k}, nil
-		},
-		where: func(*gin.Context) string { return "has(" + store.Col("metadata.key") + ", ?)" }}
-)
-
-func (h *Handlers) group(gr group) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		f, _, err := analyticsFilter(c)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		page, err := intParam(c, "current_page", 0, 0, 1_000_000)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		size, err := intParam(c, "page_size", DefaultGroupPageSize, 1, MaxGroupPageSize)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		orderBy := 0
-		if ob := c.Query("order_by"); ob != "" {
-			orderBy = -1
-			var names []string
-			for i, m := range gr.cols {
-				names = append(names, m.name)
-				if m.name == ob {
-					orderBy = i
-				}
-			}
-			if orderBy < 0 {
-				h.fail(c, badParam("order_by", "must be one of %s", strings.Join(names, ", ")))
-				return
-			}
-		}
-		asc := false
-		switch strings.ToLower(c.Query("order_by_type")) {
-		case "", "desc":
-		case "asc":
-			asc = true
-		default:
-			h.fail(c, badParam("order_by_type", "must be asc or desc"))
-			return
-		}
-		key, keyArgs, err := gr.key(c)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		where := ""
-		if gr.where != nil {
-			where = gr.where(c)
-		}
-		ctx, cancel := h.ctx(c)
-		defer cancel()
-		groups, total, err := h.store.Groups(ctx, h.scope(c), f, gr.src, key, keyArgs, where, exprs(gr.cols), orderBy, asc, size, page*size)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		data := make([]map[string]any, len(groups))
-		for i, g := range groups {
-			item := map[string]any{gr.field: g.Key}
-			for j, m := range gr.cols {
-				if m.name == "last_seen" {
-					item[m.name] = logevent.Millis(int64(g.Values[j])).String()
-					continue
-				}
-				item[m.name] = g.Values[j]
-			}
-			data[i] = item
-		}
-		c.JSON(http.StatusOK, gin.H{"object": "list", "total": total, "data": data, "current_page": page, "page_size": size})
+// countList turns a breakdown {value: n} into [{key: value, "count": n}]
+// ordered by value (values are integers: status codes, retry counts).
+func countList(s map[string]float64, key string) []map[string]any {
+	out := make([]map[string]any, 0, len(s))
+	for k, n := range s {
+		v, _ := strconv.ParseInt(k, 10, 64)
+		out = append(out, map[string]any{key: v, "count": n})
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i][key].(int64) < out[j][key].(int64) })
+	return out
 }
 
 func (h *Handlers) cacheSummary(c *gin.Context) {
@@ -334,6 +308,8 @@ func (h *Handlers) cacheSummary(c *gin.Context) {
 	gr := graphs["cache-hit-rate"]
 	lat := graphs["cache-latency"]
 	ms := append(append([]metric{}, gr.metrics...), lat.metrics[:2]...)
+	nonHit := store.Col("cache_status") + " NOT IN (" + sq(logevent.CacheHit) + ", " + sq(logevent.CacheSemanticHit) + ")"
+	ms = append(ms, metric{"avg_latency_non_hit", "avgIf(" + store.Col("response_time") + ", " + nonHit + ")"})
 	ctx, cancel := h.ctx(c)
 	defer cancel()
 	totals, err := h.store.Totals(ctx, h.scope(c), f, store.SrcLogs, exprs(ms))
@@ -351,10 +327,21 @@ func (h *Handlers) cacheSummary(c *gin.Context) {
 			name = "avg_latency_miss"
 		case "rate":
 			name = "hit_rate"
-		case "total":
-			name = "requests"
+		case "total": // the graph's total is its hits
+			continue
 		}
 		summary[name] = totals[i]
 	}
+	// the product's names: avg_latency (of a hit), total_requests, and
+	// cache_speedup, the percentage by which a hit is faster than a request
+	// that is not one (0 without both kinds)
+	summary["avg_latency"] = summary["avg_latency_hit"]
+	summary["total_requests"] = summary["requests"]
+	hitRT, other := summary["avg_latency_hit"].(float64), summary["avg_latency_non_hit"].(float64)
+	speedup := 0.0
+	if other > 0 && summary["hits"].(float64) > 0 {
+		speedup = (other - hitRT) * 100 / other
+	}
+	summary["cache_speedup"] = speedup
 	c.JSON(http.StatusOK, gin.H{"object": "analytics-summary", "summary": summary})
 }

@@ -59,7 +59,8 @@ func isHit(e *logevent.Event) bool {
 func logMetrics(name string, evs []logevent.Event) (vals, map[string]float64) {
 	var n, ok, fail, cost, tot, prompt, compl, reason, withUser, rescued, retry, fallback, hits, simple, semantic float64
 	var rts, costs, units, hitRT, missRT []float64
-	usersSet, codesSet := map[string]bool{}, map[string]float64{}
+	usersSet, codesSet, retries := map[string]bool{}, map[string]float64{}, map[string]float64{}
+	var simpleCost, semanticCost float64
 	for i := range evs {
 		e := &evs[i]
 		n++
@@ -75,6 +76,7 @@ func logMetrics(name string, evs []logevent.Event) (vals, map[string]float64) {
 			ok++
 			if e.RetrySuccessCount > 0 {
 				retry++
+				retries[strconv.Itoa(int(e.RetrySuccessCount))]++
 			}
 			if e.FallbackOption >= 2 {
 				fallback++
@@ -96,9 +98,11 @@ func logMetrics(name string, evs []logevent.Event) (vals, map[string]float64) {
 		}
 		if e.CacheStatus == logevent.CacheHit {
 			simple++
+			simpleCost += e.Cost
 		}
 		if e.CacheStatus == logevent.CacheSemanticHit {
 			semantic++
+			semanticCost += e.Cost
 		}
 		if e.CacheStatus == logevent.CacheMiss {
 			missRT = append(missRT, float64(e.ResponseTime))
@@ -125,12 +129,13 @@ func logMetrics(name string, evs []logevent.Event) (vals, map[string]float64) {
 	case "errors-stack":
 		return vals{"total": fail}, codesSet
 	case "errors-status-code":
-		return vals{"total": float64(len(codesSet))}, codesSet
+		return vals{"total": float64(len(codesSet)), "total_errors": fail, "unique_error_codes": float64(len(codesSet))}, codesSet
 	case "requests-rescued":
-		return vals{"total": rescued, "retry": retry, "fallback": fallback}, nil
+		return vals{"total": rescued, "retry": retry, "fallback": fallback}, retries
 	case "cache-hit-rate":
 		return vals{"rate": ratio(hits*100, n), "hits": hits, "simple_hits": simple, "semantic_hits": semantic,
-			"simple_rate": ratio(simple*100, n), "semantic_rate": ratio(semantic*100, n), "total": n}, nil
+			"simple_rate": ratio(simple*100, n), "semantic_rate": ratio(semantic*100, n), "total": hits, "requests": n,
+			"simple_cache_savings": simpleCost, "semantic_cache_savings": semanticCost}, nil
 	case "cache-latency":
 		return vals{"avg": avgOf(hitRT), "avg_miss": avgOf(missRT), "hits": hits}, nil
 	}
@@ -178,6 +183,7 @@ func near(a, b float64) bool {
 }
 
 type graphAnswer struct {
+	Timeline   []map[string]any `json:"timeline"`
 	Object     string           `json:"object"`
 	Summary    map[string]any   `json:"summary"`
 	DataPoints []map[string]any `json:"data_points"`
@@ -206,6 +212,53 @@ func checkFields(t *testing.T, what string, got map[string]any, want vals, split
 	}
 }
 
+// checkList checks a documented [{key: n, count: c}] array against split.
+func checkList(t *testing.T, what string, got any, key string, split map[string]float64) {
+	t.Helper()
+	items, _ := got.([]any)
+	if len(items) != len(split) {
+		t.Errorf("%s: list %v; want %v", what, got, split)
+		return
+	}
+	prev := math.Inf(-1)
+	for _, it := range items {
+		m := it.(map[string]any)
+		k, _ := m[key].(float64)
+		if k <= prev {
+			t.Errorf("%s: list %v not ordered by %s", what, got, key)
+		}
+		prev = k
+		if c, _ := m["count"].(float64); !near(c, split[strconv.Itoa(int(k))]) {
+			t.Errorf("%s: %s %v count %v; want %v", what, key, k, m["count"], split[strconv.Itoa(int(k))])
+		}
+	}
+}
+
+// checkKeyed checks the per-key data points of a keyed graph against the
+// expectation computed over the rows of each key.
+func checkKeyed[B any](t *testing.T, path string, k *keyed, points []map[string]any, all B, metrics func(B) (vals, map[string]float64)) {
+	t.Helper()
+	_, split := metrics(all)
+	if len(points) != len(split) || len(split) < 2 {
+		t.Errorf("%s: %d points; want one per key of %v", path, len(points), split)
+		return
+	}
+	for _, p := range points {
+		key := fmt.Sprint(p[k.field])
+		if k.numeric {
+			key = strconv.Itoa(int(p[k.field].(float64)))
+		}
+		n := split[key]
+		count := p["count"]
+		if count == nil {
+			count = p["total"]
+		}
+		if c, _ := count.(float64); !near(c, n) || n == 0 {
+			t.Errorf("%s: point %s counts %v; want %v", path, key, count, n)
+		}
+	}
+}
+
 func TestEveryGraphMatchesIndependentComputation(t *testing.T) {
 	w := newWorld(t)
 	min := w.now.Add(-72 * time.Hour).Truncate(time.Millisecond)
@@ -219,7 +272,9 @@ func TestEveryGraphMatchesIndependentComputation(t *testing.T) {
 		modelOf[e.TraceID] = e.AIModel
 	}
 	breakdownField := map[string]string{"errors-stack": "status_codes", "errors-status-code": "status_codes",
-		"feedbacks/score": "scores", "feedbacks/ai-models": "ai_models"}
+		"feedbacks/score": "scores", "feedbacks/ai-models": "ai_models", "requests-rescued": "retry_success_counts"}
+	// documented arrays beside a breakdown: field → its key
+	lists := map[string][2]string{"errors-stack": {"stats", "response_status_code"}, "requests-rescued": {"retry", "retry_success_count"}}
 
 	check := func(path, name, extra string, keep func(*logevent.Event) bool) {
 		var ans graphAnswer
@@ -278,11 +333,17 @@ func TestEveryGraphMatchesIndependentComputation(t *testing.T) {
 			}
 			return logMetrics(name, b.logs)
 		}
-		if len(ans.DataPoints) != len(starts) {
-			t.Fatalf("%s: %d data points; want %d zero-filled hourly buckets", path, len(ans.DataPoints), len(starts))
+		series := ans.DataPoints
+		if graphs[name].keyed != nil { // the documented points are per key; the buckets are the timeline
+			series = ans.Timeline
+			checkKeyed(t, path, graphs[name].keyed, ans.DataPoints, all, metrics)
+		}
+		if len(series) != len(starts) {
+			t.Fatalf("%s: %d data points; want %d zero-filled hourly buckets", path, len(series), len(starts))
 		}
 		nonEmpty := 0
-		for i, dp := range ans.DataPoints {
+		cumulative := map[string]float64{}
+		for i, dp := range series {
 			if dp["timestamp"] != starts[i] {
 				t.Fatalf("%s: point %d at %v; want %s", path, i, dp["timestamp"], starts[i])
 			}
@@ -290,13 +351,28 @@ func TestEveryGraphMatchesIndependentComputation(t *testing.T) {
 			if len(buckets[starts[i]].logs)+len(buckets[starts[i]].fb) > 0 {
 				nonEmpty++
 			}
-			checkFields(t, fmt.Sprintf("%s %s", path, starts[i]), dp, want, split, breakdownField[name])
+			what := fmt.Sprintf("%s %s", path, starts[i])
+			for _, cm := range graphs[name].cumulative {
+				cumulative[cm[0]] += want[cm[1]]
+				checkFields(t, what, dp, vals{cm[0]: cumulative[cm[0]]}, nil, "")
+			}
+			if l, ok := lists[name]; ok {
+				if _, isMetric := want[l[0]]; isMetric {
+					want[l[0]+"_total"] = want[l[0]]
+					delete(want, l[0])
+				}
+				checkList(t, what, dp[l[0]], l[1], split)
+			}
+			checkFields(t, what, dp, want, split, breakdownField[name])
 		}
 		if nonEmpty < 5 {
 			t.Errorf("%s: only %d non-empty buckets; the seed proves little", path, nonEmpty)
 		}
 		want, _ := metrics(all)
 		checkFields(t, path+" summary", ans.Summary, want, nil, "")
+		if name == "users-requests" {
+			checkFields(t, path+" summary", ans.Summary, vals{"unique": want["users"]}, nil, "")
+		}
 		if name == "feedbacks/ai-models" {
 			models, _ := ans.Summary["ai_models"].([]any)
 			_, split := metrics(all)
@@ -443,5 +519,13 @@ func TestGroupsAndCacheSummary(t *testing.T) {
 	hr, _ := logMetrics("cache-hit-rate", w.logs)
 	lat, _ := logMetrics("cache-latency", w.logs)
 	checkFields(t, "summary/cache", sum.Summary, vals{"hit_rate": hr["rate"], "hits": hr["hits"], "simple_hits": hr["simple_hits"],
-		"semantic_hits": hr["semantic_hits"], "requests": hr["total"], "avg_latency_hit": lat["avg"], "avg_latency_miss": lat["avg_miss"]}, nil, "")
+		"semantic_hits": hr["semantic_hits"], "requests": hr["requests"], "avg_latency_hit": lat["avg"], "avg_latency_miss": lat["avg_miss"]}, nil, "")
+	var other []float64
+	for i := range w.logs {
+		if !isHit(&w.logs[i]) {
+			other = append(other, float64(w.logs[i].ResponseTime))
+		}
+	}
+	checkFields(t, "summary/cache (the product's names)", sum.Summary, vals{"avg_latency": lat["avg"], "total_requests": hr["requests"],
+		"cache_speedup": (avgOf(other) - lat["avg"]) * 100 / avgOf(other)}, nil, "")
 }

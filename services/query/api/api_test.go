@@ -24,6 +24,7 @@ import (
 
 	"logpipe/lib/feedback"
 	"logpipe/lib/logevent"
+	"logpipe/lib/openapicheck"
 	"logpipe/lib/server"
 	"logpipe/lib/signing"
 	"logpipe/lib/tenant"
@@ -247,7 +248,7 @@ func (w *world) get(key, path string, out any) int {
 	w.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, w.srv.URL+path, nil)
 	req.Header.Set(tenant.HeaderAPIKey, w.keys[key])
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Load(w.t).Client(w.t).Do(req)
 	if err != nil {
 		w.t.Fatalf("GET %s: %v", path, err)
 	}
@@ -457,6 +458,22 @@ func TestDetailReplayFeedbackAndShare(t *testing.T) {
 		if code := w.get("a", "/v1/logs/"+e.ID, &d); code != 200 {
 			t.Fatalf("detail %s: status %d", e.ID, code)
 		}
+		// the product's log object beside the flat fields
+		req, _ := d["request"].(map[string]any)
+		res, _ := d["response"].(map[string]any)
+		met, _ := d["metrics"].(map[string]any)
+		if d["_id"] != e.ID || d["organisation_id"] != e.OrganisationID || d["created_at"] != e.CreatedAt.String() ||
+			req == nil || res == nil || met == nil || req["url"] != e.RequestURL || req["method"] != strings.ToUpper(e.RequestMethod) ||
+			res["status"] != float64(e.ResponseStatusCode) || res["responseTime"] != float64(e.ResponseTime) ||
+			met["is_success"] != (e.IsSuccess == 1) || met["ai_model"] != e.AIModel || met["id"] != e.ID {
+			t.Fatalf("%s: product log object %v / %v / %v / %v; want the log's", e.ID, d["_id"], req, res, met)
+		}
+		if ph, _ := req["portkeyHeaders"].(map[string]any); ph["x-portkey-trace-id"] != e.TraceID || ph["x-portkey-span-id"] != e.SpanID {
+			t.Fatalf("%s: portkeyHeaders %v; want the trace and span ids", e.ID, req["portkeyHeaders"])
+		}
+		if _, has := req["body"]; has != (e.IsTracked == 1) {
+			t.Fatalf("%s: request.body present %v with is_tracked %d", e.ID, has, e.IsTracked)
+		}
 		if e.IsTracked == 0 {
 			sawDNT = true
 			if d["do_not_track"] != true || d["request.body"] != nil {
@@ -547,7 +564,7 @@ func TestBadInputIs400NamingTheParameter(t *testing.T) {
 		"/v1/analytics/graphs/requests?time_of_generation_min=2026-01-01T00:00:00Z":                                         "time_of_generation_max",
 		"/v1/analytics/graphs/cost?time_of_generation_min=2020-01-01T00:00:00Z&time_of_generation_max=2026-01-01T00:00:00Z": "time_of_generation_min",
 		"/v1/analytics/graphs/latency?time_of_generation_min=soon&time_of_generation_max=2026-01-01T00:00:00Z":              "time_of_generation_min",
-		"/v1/analytics/groups/users?" + rng + "&page_size=1000":                                                             "page_size",
+		"/v1/analytics/groups/users?" + rng + "&page_size=50001":                                                            "page_size",
 		"/v1/analytics/groups/users?" + rng + "&order_by=nope":                                                              "order_by",
 		"/v1/analytics/groups/metadata/bad%20key?" + rng:                                                                    "key",
 		"/v1/analytics/summary/cache?" + rng + "&metadata=%7B%22a%20b%22%3A%22x%22%7D":                                      "metadata",
@@ -566,6 +583,34 @@ func TestBadInputIs400NamingTheParameter(t *testing.T) {
 	}
 }
 
+// Range bounds ClickHouse cannot read as literals (subnormals, inf, nan, out
+// of float64) answer 400 naming the parameter on every reading endpoint, and
+// the extreme values it can read run against the real server.
+func TestRangeBoundsClickHouseRefusesAre400(t *testing.T) {
+	w := newWorld(t)
+	rng := "time_of_generation_min=2026-01-01T00:00:00Z&time_of_generation_max=2026-01-02T00:00:00Z"
+	paths := []string{"/v1/logs?", "/v1/analytics/graphs/cost?" + rng + "&", "/v1/analytics/groups/ai-models?" + rng + "&",
+		"/v1/analytics/summary/cache?" + rng + "&", "/v1/analytics/graphs/feedbacks?" + rng + "&"}
+	for _, path := range paths {
+		for _, q := range []string{"cost_min=1e-308", "total_units_max=5e-324", "prompt_token_min=inf", "completion_token_max=nan",
+			"cost_max=1e309", "weighted_feedback_min=-2e-310", "weighted_feedback_max=-Inf"} {
+			param, _, _ := strings.Cut(q, "=")
+			var body struct {
+				Error struct{ Code, Param string } `json:"error"`
+			}
+			if code := w.get("a", path+q, &body); code != 400 || body.Error.Param != param {
+				t.Errorf("%s%s: status %d, error %+v; want 400 naming %s", path, q, code, body.Error, param)
+			}
+		}
+		for _, q := range []string{"cost_min=2.2250738585072014e-308", "cost_max=1.7976931348623157e308", "total_units_min=0",
+			"prompt_token_max=1e308", "weighted_feedback_min=-1e308&weighted_feedback_max=2.2250738585072014e-308"} {
+			if code := w.get("a", path+q, nil); code != 200 {
+				t.Errorf("%s%s: status %d; want 200", path, q, code)
+			}
+		}
+	}
+}
+
 func TestClickHouseDownIs503(t *testing.T) {
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{testenv.FreeAddr(t)}, DialTimeout: time.Second})
 	if err != nil {
@@ -580,7 +625,7 @@ func TestClickHouseDownIs503(t *testing.T) {
 		"/v1/analytics/graphs/requests?time_of_generation_min=2026-01-01T00:00:00Z&time_of_generation_max=2026-01-02T00:00:00Z"} {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 		req.Header.Set(tenant.HeaderAPIKey, plain)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := openapicheck.Load(t).Client(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

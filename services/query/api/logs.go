@@ -201,6 +201,7 @@ func (h *Handlers) answerLog(c *gin.Context, sc store.Scope, id string) {
 		m["do_not_track"] = true
 		m["bodies_absent_reason"] = "DO NOT TRACK: the request was sent with x-portkey-debug: false; only statistics were kept"
 	}
+	productLogFields(m, &e)
 	m["feedback"] = fb
 	m["replay"] = h.replay(&e)
 	m["share_url"] = h.shareURL(&e)

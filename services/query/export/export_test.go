@@ -160,7 +160,7 @@ func (w *world) do(method, path, key string, body any, out any) int {
 	if key != "" {
 		req.Header.Set(tenant.HeaderAPIKey, w.keys[key])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Load(w.t).Client(w.t).Do(req)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func fetch(t *testing.T, u, rng string) (int, http.Header, []byte) {
 	if rng != "" {
 		req.Header.Set("Range", rng)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Load(t).Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,6 +504,8 @@ func TestExportAccess(t *testing.T) {
 	check("other workspace", w.do("POST", "/v1/logs/exports", "admin", map[string]any{"workspace_id": wsB}, &e), 404, "")
 	check("unknown column", w.do("POST", "/v1/logs/exports", "admin", map[string]any{"requested_data": []string{"request.headers"}}, &e), 400, "requested_data")
 	check("unknown filter", w.do("POST", "/v1/logs/exports", "admin", map[string]any{"filters": map[string]any{"nope": 1}}, &e), 400, "filters.nope")
+	check("subnormal range bound", w.do("POST", "/v1/logs/exports", "admin", map[string]any{"filters": map[string]any{"cost_min": 1e-308}}, &e), 400, "filters.cost_min")
+	check("bound as a string", w.do("POST", "/v1/logs/exports", "admin", map[string]any{"filters": map[string]any{"total_units_max": "Infinity"}}, &e), 400, "filters.total_units_max")
 	check("bad field type", w.do("POST", "/v1/logs/exports", "admin", map[string]any{"description": 5}, &e), 400, "description")
 	check("unknown field", w.do("POST", "/v1/logs/exports", "admin", map[string]any{"colour": "red"}, &e), 400, "colour")
 	check("no such export", w.do("GET", "/v1/logs/exports/exp_nope", "admin", nil, &e), 404, "")

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"sort"
 	"strconv"
@@ -224,6 +225,12 @@ func FromJSON(raw json.RawMessage) (Filter, error) {
 	}
 	p := Params{}
 	for name, v := range obj {
+		if name == "page_size" || name == "current_page" {
+			if err := exportPaging(name, v); err != nil {
+				return Filter{}, err
+			}
+			continue
+		}
 		if !known(name) {
 			return Filter{}, bad(name, "unknown filter; the filters are %s", strings.Join(Names(), ", "))
 		}
@@ -253,6 +260,29 @@ func FromJSON(raw json.RawMessage) (Filter, error) {
 		}
 	}
 	return Parse(p)
+}
+
+// MaxExportPageSize bounds filters.page_size of an export.
+const MaxExportPageSize = 50000
+
+// exportPaging validates the paging keys an export's filters may carry
+// (page_size 1..MaxExportPageSize, current_page ≥ 0, integers as JSON
+// numbers or strings). They select nothing: an export writes every log
+// matching its filters.
+func exportPaging(name string, v json.RawMessage) error {
+	s := strings.Trim(strings.TrimSpace(string(v)), `"`)
+	n, err := strconv.ParseFloat(s, 64)
+	max := float64(MaxExportPageSize)
+	if name == "current_page" {
+		max = 1e9
+	}
+	if err != nil || n != math.Trunc(n) || n < 0 || n > max || (name == "page_size" && n < 1) {
+		if name == "page_size" {
+			return bad(name, "must be an integer from 1 to %d, got %s", MaxExportPageSize, v)
+		}
+		return bad(name, "must be a non-negative integer, got %s", v)
+	}
+	return nil
 }
 
 // Parse validates p and builds the Filter.
@@ -293,9 +323,9 @@ func Parse(p Params) (Filter, error) {
 			if err != nil {
 				return Filter{}, err
 			}
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil || v != v {
-				return Filter{}, bad(name, "must be a number, got %q", s)
+			v, err := number(name, s, false)
+			if err != nil {
+				return Filter{}, err
 			}
 			op := ">="
 			if strings.HasSuffix(name, "_max") {
@@ -311,9 +341,9 @@ func Parse(p Params) (Filter, error) {
 			if err != nil {
 				return Filter{}, err
 			}
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil || v != v || v < 0 {
-				return Filter{}, bad(name, "must be a non-negative number, got %q", s)
+			v, err := number(name, s, true)
+			if err != nil {
+				return Filter{}, err
 			}
 			op := " >= ?"
 			if strings.HasSuffix(name, "_max") {
@@ -400,6 +430,27 @@ func Parse(p Params) (Filter, error) {
 		return Filter{}, bad(TimeMin, "is after %s", TimeMax)
 	}
 	return f, nil
+}
+
+// SmallestNormal is the smallest positive normal float64. ClickHouse's
+// parser refuses the literal of any smaller non-zero magnitude (a subnormal),
+// so bounds between 0 and it are refused with 400 instead.
+const SmallestNormal = 0x1p-1022
+
+// number parses a range bound: a finite number (no inf or nan, at most
+// ±1.7976931348623157e308) whose magnitude is 0 or at least SmallestNormal,
+// and non-negative when nonNegative.
+func number(name, s string, nonNegative bool) (float64, error) {
+	v, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err != nil || math.IsNaN(v) || math.IsInf(v, 0):
+		return 0, bad(name, "must be a finite number, got %q", s)
+	case nonNegative && v < 0:
+		return 0, bad(name, "must be a non-negative number, got %q", s)
+	case v != 0 && math.Abs(v) < SmallestNormal:
+		return 0, bad(name, "must be 0 or of magnitude at least %g, got %q", SmallestNormal, s)
+	}
+	return v, nil
 }
 
 // metadata parses one or more JSON objects of string values; each key=value

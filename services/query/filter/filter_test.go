@@ -28,6 +28,16 @@ func TestFromQueryErrorsNameTheParameter(t *testing.T) {
 		{"is_success=maybe", "is_success"},
 		{"virtual_keys=,,", "virtual_keys"},
 		{"weighted_feedback_min=x", "weighted_feedback_min"},
+		// numbers ClickHouse cannot read as a literal, or that are not numbers
+		{"cost_min=1e-308", "cost_min"},
+		{"cost_max=5e-324", "cost_max"},
+		{"total_units_min=2.2e-308", "total_units_min"},
+		{"prompt_token_max=1e400", "prompt_token_max"},
+		{"completion_token_min=inf", "completion_token_min"},
+		{"response_time_max=-Infinity", "response_time_max"},
+		{"reasoning_token_min=nan", "reasoning_token_min"},
+		{"weighted_feedback_min=-1e-310", "weighted_feedback_min"},
+		{"weighted_feedback_max=+Inf", "weighted_feedback_max"},
 	} {
 		q, _ := url.ParseQuery(tc.query)
 		_, err := FromQuery(q)
@@ -39,6 +49,38 @@ func TestFromQueryErrorsNameTheParameter(t *testing.T) {
 		if fe.Param != tc.param {
 			t.Errorf("%s: param %q; want %q", tc.query, fe.Param, tc.param)
 		}
+	}
+}
+
+func TestExportPagingKeys(t *testing.T) {
+	for _, ok := range []string{`{"page_size": 50000, "current_page": 0}`, `{"page_size": "10", "current_page": "3"}`, `{"page_size": 1}`} {
+		if _, err := FromJSON(json.RawMessage(ok)); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for raw, param := range map[string]string{`{"page_size": 50001}`: "page_size", `{"page_size": 0}`: "page_size",
+		`{"page_size": 1.5}`: "page_size", `{"current_page": -1}`: "current_page", `{"current_page": "x"}`: "current_page"} {
+		if fe, ok := AsError(func() error { _, err := FromJSON(json.RawMessage(raw)); return err }()); !ok || fe.Param != param {
+			t.Errorf("%s: want an error naming %s", raw, param)
+		}
+	}
+	if _, err := FromQuery(url.Values{"page_size": {"5"}}); err == nil {
+		t.Error("page_size accepted as a shared query filter")
+	}
+}
+
+func TestRangeBoundsAtTheEdges(t *testing.T) {
+	for _, v := range []string{"0", "-0", "2.2250738585072014e-308", "1e-300", "1.7976931348623157e308", "1e308"} {
+		for _, p := range []string{"cost_min", "total_units_max", "weighted_feedback_min"} {
+			if _, err := FromQuery(url.Values{p: {v}}); err != nil {
+				t.Errorf("%s=%s: %v; want accepted", p, v, err)
+			}
+		}
+	}
+	if _, err := FromJSON(json.RawMessage(`{"cost_min": 1e-308}`)); err == nil {
+		t.Error("JSON cost_min 1e-308 accepted; want an error naming it")
+	} else if fe, ok := AsError(err); !ok || fe.Param != "cost_min" {
+		t.Errorf("JSON cost_min 1e-308: %v; want an error naming cost_min", err)
 	}
 }
 
