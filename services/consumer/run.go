@@ -36,7 +36,7 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	defer conn.Close()
 	if cfg.Migrate {
-		if err := migrate.Apply(ctx, conn, migrate.Single, log); err != nil {
+		if err := migrate.Apply(ctx, conn, cfg.ClickHouse.Variant, log); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
