@@ -98,6 +98,7 @@ func run(ctx context.Context, cfg Config) error {
 	if cfg.Retention.Interval > 0 {
 		opts := cfg.Retention
 		opts.Tables = []string{logevent.LogsTable, feedback.Table, logevent.LogIDsTable}
+		opts.Cluster = cfg.ClickHouse.Cluster()
 		job := retention.New(conn, opts, log, reg)
 		wg.Go(func() { job.Run(ctx) })
 	}
