@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"strconv"
@@ -203,15 +204,31 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return errors.Join(<-fetchErr, werr)
 }
 
+// fetch reads messages until ctx ends. A fetch error is not the end: the
+// consumer-group reader reports what it failed to do (a broker of the group
+// coordinator or of a partition leader died, a rebalance could not finish)
+// and heals by itself once the cluster has moved leadership, so fetch backs
+// off and asks again. Only a closed reader (io.EOF) stops it.
 func (p *Pipeline) fetch(ctx context.Context, out chan<- kafka.Message) error {
+	backoff := p.opts.RetryMin
 	for {
 		m, err := p.src.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("fetch from kafka: %w", err)
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("fetch from kafka: %w", err)
+			}
+			p.metrics.retries.WithLabelValues("fetch").Inc()
+			p.log.Warn("fetch failed; retrying", "err", err, "backoff", backoff.String())
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+			backoff = min(backoff*2, p.opts.RetryMax)
+			continue
 		}
+		backoff = p.opts.RetryMin
 		select {
 		case out <- m:
 		case <-ctx.Done():
