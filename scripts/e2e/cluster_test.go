@@ -246,7 +246,7 @@ func TestClusterFaults(t *testing.T) {
 		before := l.ackedCount()
 		node(t, "kill", "kafka2")
 		t.Cleanup(func() { node(t, "start", "kafka2") }) // a no-op once it runs again
-		time.Sleep(12 * time.Second) // leadership moves within the broker session timeout (4 s)
+		time.Sleep(12 * time.Second)                     // leadership moves within the broker session timeout (4 s)
 		during := l.ackedCount() - before
 		node(t, "start", "kafka2")
 		time.Sleep(3 * time.Second)
