@@ -7,6 +7,9 @@
 #
 #   scripts/bench-cluster.sh        (the cluster of `make up PROFILE=cluster`, started if needed)
 #
+# Also ingest over HTTP into a replicated topic (events/s, CPU per event) and the bytes a
+# log takes in Kafka's log.
+#
 # Knobs: LOGPIPE_BENCH_EVENTS (default 200000), LOGPIPE_BENCH_CONSUMERS ("1 2 3"),
 # LOGPIPE_BENCH_WORKSPACES (default 32: events spread over workspaces, so both shards
 # receive rows), LOGPIPE_STACK_DIR / LOGPIPE_CLUSTER_PORT_BASE as scripts/cluster.sh.
@@ -43,6 +46,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   for d in "${DBS[@]}"; do ch -q "DROP DATABASE IF EXISTS $d ON CLUSTER logpipe" >/dev/null 2>&1 || true; done
   kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --delete --topic "$TOPIC" >/dev/null 2>&1 || true
+  kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --delete --topic "$TOPIC.ingest" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -72,11 +76,45 @@ fi
 BYTES=$(stat -c %s "$EVENTS")
 say "events: $N over $WORKSPACES workspaces, $((BYTES / N)) bytes of JSON each"
 
-kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --create --topic "$TOPIC" \
-  --partitions 6 --replication-factor 3 --config min.insync.replicas=2 >/dev/null
+new_topic() {
+  kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --create --topic "$1" \
+    --partitions 6 --replication-factor 3 --config min.insync.replicas=2 >/dev/null
+}
+new_topic "$TOPIC"
+new_topic "$TOPIC.ingest"
 t0=$(now)
-kcat -P -b "$BROKERS" -t "$TOPIC" -l -X linger.ms=20 -X batch.num.messages=5000 -X acks=all "$EVENTS"
-say "produced with kcat (acks=all, RF 3): $(echo "scale=0; $N / ($(now) - $t0)" | bc) events/s"
+kcat -P -b "$BROKERS" -t "$TOPIC" -l -z lz4 -X linger.ms=20 -X batch.num.messages=5000 -X acks=all "$EVENTS"
+say "produced with kcat (acks=all, RF 3, lz4): $(echo "scale=0; $N / ($(now) - $t0)" | bc) events/s"
+kbytes=$(du -cb "$LOGPIPE_STACK_DIR"/kafka*/data/"$TOPIC"-* | tail -1 | cut -f1)
+say "Kafka log of the topic: $((kbytes / N / 3)) bytes per event per replica (lz4 batches), $((kbytes / N)) for all 3 replicas"
+
+# ---- ingest over HTTP into the RF 3 topic: events/s and CPU per event
+KEYS=$WORK/keys-$RUN.json
+KEY=$("$BIN/logpipectl" key -keys-file "$KEYS" -org org-bench -workspace bench -role admin -plan enterprise)
+IDB=bench_cluster_ingest_$RUN
+DBS+=("$IDB")
+LOGPIPE_CLICKHOUSE_DATABASE=$IDB "$BIN/logpipectl" migrate -variant cluster 2>/dev/null
+IPORT=$((${LOGPIPE_CLUSTER_PORT_BASE:-41000} + 85))
+LOGPIPE_INGEST_ADDR=127.0.0.1:$IPORT LOGPIPE_KEYS_FILE=$KEYS LOGPIPE_LOGS_TOPIC=$TOPIC.ingest \
+  LOGPIPE_CLICKHOUSE_DATABASE=$IDB LOGPIPE_LOG_LEVEL=warn "$BIN/ingest" 2>"$WORK/ingest-$RUN.log" &
+PIDS+=($!)
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$IPORT/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+"$BIN/loadgen" -drive "$EVENTS" -n 5000 -url "http://127.0.0.1:$IPORT/v1/logs" -key "$KEY" -c 32 -batch 100 >/dev/null
+mapfile -t kp < <(pids_of kafka)
+i_cpu0=$(cpu_of "${PIDS[0]}")
+k_cpu0=$(cpu_of "${kp[@]}")
+run=$("$BIN/loadgen" -drive "$EVENTS" -url "http://127.0.0.1:$IPORT/v1/logs" -key "$KEY" -c 32 -batch 100)
+i_cpu=$(echo "$(cpu_of "${PIDS[0]}") - $i_cpu0" | bc)
+k_cpu=$(echo "$(cpu_of "${kp[@]}") - $k_cpu0" | bc)
+echo "ingest -> Kafka (RF 3, acks=all, 32 clients, NDJSON of 100): $run"
+echo "  CPU-s for $N events: ingest $i_cpu, the three Kafka nodes $k_cpu"
+kill -TERM "${PIDS[0]}"
+wait "${PIDS[0]}" || true
+PIDS=()
+rm -f "$KEYS"
 
 printf '%-10s %10s %10s %14s %14s %14s\n' consumers seconds rows/s "consumer CPU-s" "ClickHouse CPU-s" "Kafka CPU-s"
 for k in $COUNTS; do
@@ -130,7 +168,8 @@ for a in "${nodes[0]}" "${nodes[2]}"; do
   echo "  shard of $a: $r rows, $((c / 1024 / 1024)) MiB compressed, $((u / 1024 / 1024)) MiB uncompressed"
 done
 echo "  total: $tot_r rows; $((tot_c / tot_r)) bytes/row compressed, $((tot_u / tot_r)) uncompressed, JSON $((BYTES / N)); ratio $(echo "scale=2; $tot_u / $tot_c" | bc) (vs JSON $(echo "scale=2; $BYTES / $tot_c" | bc))"
-echo "  heaviest columns (compressed bytes/row, ratio):"
+echo "  heaviest columns (compressed bytes/row, uncompressed bytes/row, ratio):"
 ch_on "${nodes[0]}" -q "SELECT name, round(sum(data_compressed_bytes) / (SELECT sum(rows) FROM system.parts WHERE database = '$db' AND table = 'logs_local' AND active), 1) AS per_row,
+    round(sum(data_uncompressed_bytes) / (SELECT sum(rows) FROM system.parts WHERE database = '$db' AND table = 'logs_local' AND active), 1) AS raw_per_row,
     round(sum(data_uncompressed_bytes) / sum(data_compressed_bytes), 1) AS ratio
   FROM system.columns WHERE database = '$db' AND table = 'logs_local' GROUP BY name ORDER BY sum(data_compressed_bytes) DESC LIMIT 6" --format TSV | sed 's/^/    /'

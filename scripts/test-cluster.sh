@@ -5,7 +5,8 @@
 #   - the end-to-end and SDK checks (scripts/e2e TestEndToEnd), unchanged;
 #   - the fault tests (scripts/e2e TestClusterFaults): a Kafka node SIGKILLed during
 #     ingest, a ClickHouse replica SIGKILLed, ZooKeeper stopped;
-#   - the query service's and the retention job's integration tests on the cluster schema.
+#   - the query service's (listings, detail, analytics, feedback, exports), the retention
+#     job's and the quota's integration tests on the cluster schema.
 # The cluster is stopped at the end unless it was already running (then it is reused)
 # or LOGPIPE_TEST_KEEP_STACK=1.
 #
@@ -50,6 +51,7 @@ if [ $# -gt 0 ] && [ -d "$1" ]; then
 else
   run scripts/e2e -run 'TestEndToEnd|TestClusterFaults'
   run services/consumer -run TestDropsExpiredPartitionsOnly
+  run services/ingest -run 'TestQuotaSurvivesRestart|TestReplicasShareCounts'
   run services/query
 fi
 echo "cluster tests took $((SECONDS - start)) s"
