@@ -173,6 +173,24 @@ start_ch_node() {
   (cd "$dir" && spawn "$STACK_DIR/ch$n.pid" "$STACK_DIR/ch$n.log" clickhouse-server --config-file="$dir/config.xml")
 }
 
+# The ports lie in Linux's default ephemeral range (32768-60999), so a client connection
+# elsewhere on the machine may hold one as its local port for a moment, and a server
+# could not bind it: wait until no socket uses them (TIME-WAIT aside), up to 30 s.
+wait_ports_unused() { # NODE PORT...
+  local node=$1 p deadline=$((SECONDS + 30)) busy
+  shift
+  while :; do
+    busy=()
+    for p in "$@"; do
+      if [[ -n $(ss -tanH "( sport = :$p )" 2>/dev/null | grep -v TIME-WAIT) ]]; then busy+=("$p"); fi
+    done
+    ((${#busy[@]})) || return 0
+    ((SECONDS < deadline)) || die "$node: ports ${busy[*]} still used by other sockets after 30 s:
+$(ss -tanpH "( sport = :${busy[0]} )" 2>/dev/null)"
+    sleep 0.5
+  done
+}
+
 # node NAME -> kind and number
 node_kind() {
   case $1 in
@@ -277,9 +295,20 @@ cluster_up() {
     fi
     # shellcheck disable=SC2046
     check_ports_free "$node" $(node_ports "$node")
+    # shellcheck disable=SC2046
+    wait_ports_unused "$node" $(node_ports "$node")
     started+=("$node")
   done
-  for node in "${started[@]}"; do node_start "$node"; done
+  # ZooKeeper first: a ClickHouse 18.16 server that starts while ZooKeeper does not
+  # answer yet can hang while loading its replicated tables.
+  for node in "${started[@]}"; do
+    [[ $node == zookeeper ]] || continue
+    node_start zookeeper
+    node_wait zookeeper
+  done
+  for node in "${started[@]}"; do
+    [[ $node == zookeeper ]] || node_start "$node"
+  done
   for node in $(all_nodes); do node_wait "$node"; done
   clog "servers ready in $(($(now_ms) - t0)) ms"
   local deadline=$((SECONDS + TIMEOUT))
@@ -354,6 +383,8 @@ node_cmd() { # kill|stop|start NODE
       else
         # shellcheck disable=SC2046
         check_ports_free "$2" $(node_ports "$2")
+        # shellcheck disable=SC2046
+        wait_ports_unused "$2" $(node_ports "$2")
         node_start "$2"
       fi
       node_wait "$2"
