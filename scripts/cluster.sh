@@ -175,20 +175,48 @@ start_ch_node() {
 
 # The ports lie in Linux's default ephemeral range (32768-60999), so a client connection
 # elsewhere on the machine may hold one as its local port for a moment, and a server
-# could not bind it: wait until no socket uses them (TIME-WAIT aside), up to 30 s.
+# could not bind it: wait until no socket uses them, up to 70 s. Kafka and ZooKeeper
+# bind over TIME-WAIT sockets; ClickHouse 18.16 does not, so for its nodes those count.
 wait_ports_unused() { # NODE PORT...
-  local node=$1 p deadline=$((SECONDS + 30)) busy
+  local node=$1 p deadline=$((SECONDS + 70)) busy skip=TIME-WAIT
   shift
+  [[ $node == ch* ]] && skip='^$'
   while :; do
     busy=()
     for p in "$@"; do
-      if [[ -n $(ss -tanH "( sport = :$p )" 2>/dev/null | grep -v TIME-WAIT) ]]; then busy+=("$p"); fi
+      if [[ -n $(ss -tanH "( sport = :$p )" 2>/dev/null | grep -v -- "$skip") ]]; then busy+=("$p"); fi
     done
     ((${#busy[@]})) || return 0
-    ((SECONDS < deadline)) || die "$node: ports ${busy[*]} still used by other sockets after 30 s:
+    ((SECONDS < deadline)) || die "$node: ports ${busy[*]} still used by other sockets after 70 s:
 $(ss -tanpH "( sport = :${busy[0]} )" 2>/dev/null)"
     sleep 0.5
   done
+}
+
+# ch_wait N: wait until ClickHouse node N answers. ClickHouse 18.16 sometimes dies at
+# start (a glibc robust-mutex assertion in a background pool thread) or hangs while
+# loading its replicated tables; such a start is killed and tried again, up to 3 times.
+ch_wait() {
+  local n=$1 try deadline pid
+  for try in 1 2 3; do
+    deadline=$((SECONDS + 45))
+    while ((SECONDS < deadline)); do
+      ch_n_ready "$n" && return 0
+      ch_n_pid "$n" >/dev/null || break
+      sleep 0.3
+    done
+    if pid=$(ch_n_pid "$n"); then
+      kill -KILL "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    ((try < 3)) || break
+    clog "ClickHouse node $n did not come up (attempt $try; see $(ch_n_dir "$n")/log/clickhouse-server.err.log): starting it again"
+    # shellcheck disable=SC2046
+    wait_ports_unused "ch$n" $(node_ports "ch$n")
+    start_ch_node "$n"
+  done
+  show_logs "$STACK_DIR/ch$n.log" "$(ch_n_dir "$n")/log/clickhouse-server.err.log"
+  die "ClickHouse node $n did not come up after 3 attempts"
 }
 
 # node NAME -> kind and number
@@ -238,14 +266,7 @@ node_wait() {
       _ready() { kafka_n_ready "$n"; }
       wait_ready "Kafka node $n" _pid _ready "$STACK_DIR/kafka$n.out" "$STACK_DIR/kafka$n/kafka.log"
       ;;
-    ch)
-      n=${1#ch}
-      # shellcheck disable=SC2317
-      _pid() { ch_n_pid "$n"; }
-      # shellcheck disable=SC2317
-      _ready() { ch_n_ready "$n"; }
-      wait_ready "ClickHouse node $n" _pid _ready "$STACK_DIR/ch$n.log" "$(ch_n_dir "$n")/log/clickhouse-server.err.log"
-      ;;
+    ch) ch_wait "${1#ch}" ;;
   esac
 }
 

@@ -2,10 +2,11 @@
 # `make test-cluster`: the tests that prove the cluster profile, against a cluster of
 # their own (scripts/cluster.sh in .stack/cluster-test, ports 41500-41599, so it never
 # collides with `make up PROFILE=cluster` on 41000-41099):
-#   - the end-to-end and SDK checks (scripts/e2e TestEndToEnd), unchanged;
+#   - every end-to-end test and the SDK check (scripts/e2e), unchanged;
 #   - the fault tests (scripts/e2e TestClusterFaults): a Kafka node SIGKILLed during
 #     ingest, a ClickHouse replica SIGKILLed, ZooKeeper stopped;
-#   - the query service's (listings, detail, analytics, feedback, exports), the retention
+#   - the migrations (fresh, and the upgrade of a 0005 database with rows), the query
+#     service's (listings, detail, analytics, feedback, exports), the retention
 #     job's and the quota's integration tests on the cluster schema.
 # The cluster is stopped at the end unless it was already running (then it is reused)
 # or LOGPIPE_TEST_KEEP_STACK=1.
@@ -49,7 +50,8 @@ start=$SECONDS
 if [ $# -gt 0 ] && [ -d "$1" ]; then
   run "$@"
 else
-  run scripts/e2e -run 'TestEndToEnd|TestClusterFaults'
+  run scripts/e2e
+  run services/lib -run 'TestUpgradeToTenantKeysKeepsRows|TestMigratedLogsTableMatchesColumnTable'
   run services/consumer -run TestDropsExpiredPartitionsOnly
   run services/ingest -run 'TestQuotaSurvivesRestart|TestReplicasShareCounts'
   run services/query

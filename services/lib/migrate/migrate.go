@@ -161,6 +161,12 @@ var onClusterTable = regexp.MustCompile(`(?i)(\bTABLE\s+(?:IF\s+(?:NOT\s+)?EXIST
 // asTable is the model table of CREATE TABLE ... AS t ENGINE = ...
 var asTable = regexp.MustCompile(`(?i)(\bAS\s+)([A-Za-z_][A-Za-z0-9_]*)(\s+ENGINE\b)`)
 
+// renameTables is the list of RENAME TABLE a TO b, c TO d ON CLUSTER ...
+var renameTables = regexp.MustCompile(`(?is)^(\s*RENAME\s+TABLE\s+)(.*?)(\s+ON\s+CLUSTER\b.*)$`)
+
+// renamePair is one "a TO b" of a RENAME list.
+var renamePair = regexp.MustCompile(`(?i)^\s*([A-Za-z_][A-Za-z0-9_]*)\s+TO\s+([A-Za-z_][A-Za-z0-9_]*)\s*$`)
+
 // Qualify names database db in an ON CLUSTER statement wherever it names a
 // table without one, and replaces currentDatabase() by db. Each node runs
 // distributed DDL in its own default database (ClickHouse 18.16 qualifies
@@ -172,6 +178,15 @@ func Qualify(stmt, db string) string {
 		return stmt
 	}
 	q := "`" + db + "`."
+	if m := renameTables.FindStringSubmatch(stmt); m != nil {
+		pairs := strings.Split(m[2], ",")
+		for i, p := range pairs {
+			if pm := renamePair.FindStringSubmatch(p); pm != nil {
+				pairs[i] = " " + q + pm[1] + " TO " + q + pm[2]
+			}
+		}
+		return m[1] + strings.TrimSpace(strings.Join(pairs, ",")) + m[3]
+	}
 	stmt = onClusterTable.ReplaceAllString(stmt, "${1}"+q+"${2}${3}")
 	stmt = asTable.ReplaceAllString(stmt, "${1}"+q+"${2}${3}")
 	return strings.ReplaceAll(stmt, "currentDatabase()", "'"+db+"'")
