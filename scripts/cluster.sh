@@ -34,6 +34,9 @@ CLUSTER_SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CLUSTER_REPO=$(cd "$CLUSTER_SCRIPT_DIR/.." && pwd)
 export LOGPIPE_STACK_DIR=${LOGPIPE_STACK_DIR:-$CLUSTER_REPO/.stack/cluster}
 export LOGPIPE_KAFKA_HEAP_OPTS=${LOGPIPE_KAFKA_HEAP_OPTS:--Xms384m -Xmx384m}
+# The cluster's nodes are Debian's clickhouse-server 18.16 (ReplicatedMergeTree, Distributed
+# tables and ON CLUSTER DDL through ZooKeeper), whatever engine the single-node stack runs.
+export LOGPIPE_CH_ENGINE=18
 # shellcheck source=scripts/stack.sh
 source "$CLUSTER_SCRIPT_DIR/stack.sh"
 
