@@ -9,8 +9,13 @@ WORKSPACE ?= demo
 ROLE ?= admin
 PLAN ?= production
 ORG ?= org-$(WORKSPACE)
+# PROFILE=cluster: `make up` / `make down` / `make key` use the cluster profile
+# (scripts/cluster.sh: ZooKeeper, 3 Kafka nodes, ClickHouse 2 shards x 2 replicas).
+PROFILE ?= single
+export PROFILE
+KEYS_DIR := $(if $(filter cluster,$(PROFILE)),.stack/cluster,.stack/dev)
 
-.PHONY: up down test key build deps stack-up stack-down fmt
+.PHONY: up down test test-cluster key build deps stack-up stack-down fmt
 
 ## up: start ClickHouse, Kafka, the three services and the one-base-URL proxy; send a demo burst; stay up until Ctrl-C
 up: build
@@ -24,9 +29,13 @@ down:
 test:
 	scripts/test.sh
 
+## test-cluster: the end-to-end, SDK and fault tests against the cluster profile (scripts/test-cluster.sh)
+test-cluster:
+	scripts/test-cluster.sh
+
 ## key: print a new API key for the local stack (WORKSPACE=w ROLE=admin|member PLAN=developer|production|enterprise)
 key: build
-	@$(BIN)/logpipectl key -keys-file .stack/dev/keys.json -org $(ORG) -workspace $(WORKSPACE) -role $(ROLE) -plan $(PLAN)
+	@$(BIN)/logpipectl key -keys-file $(KEYS_DIR)/keys.json -org $(ORG) -workspace $(WORKSPACE) -role $(ROLE) -plan $(PLAN)
 
 ## build: build the binaries into .cache/bin
 build:

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # `make down`: stop what `make up` started — the three services (by their pid
 # files in .stack/dev), the nginx proxy and the ClickHouse + Kafka of .stack/dev —
-# and nothing else. Data stays for the next `make up`.
+# and nothing else. Data stays for the next `make up`. PROFILE=cluster stops the
+# cluster profile's services and servers (.stack/cluster) instead.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
-DEV=$REPO/.stack/dev
+PROFILE=${PROFILE:-single}
+if [[ $PROFILE == cluster ]]; then
+  DEV=${LOGPIPE_STACK_DIR:-$REPO/.stack/cluster}
+  STACK=scripts/cluster.sh
+else
+  DEV=$REPO/.stack/dev
+  STACK=scripts/stack.sh
+fi
 export LOGPIPE_STACK_DIR=$DEV
 for s in ingest consumer query; do # ingest first: it drains into Kafka; the consumer then flushes
   f=$DEV/$s.pid
@@ -20,4 +28,4 @@ for s in ingest consumer query; do # ingest first: it drains into Kafka; the con
   rm -f "$f"
 done
 scripts/proxy.sh down || true
-scripts/stack.sh down
+$STACK down

@@ -494,13 +494,16 @@ cmd_status() {
   return $rc
 }
 
-case ${1:-} in
-  install) cmd_install ;;
-  up) cmd_up ;;
-  down) cmd_down ;;
-  status) cmd_status ;;
-  *)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 2
-    ;;
-esac
+# Sourced (scripts/cluster.sh reuses the helpers above), it only defines them.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  case ${1:-} in
+    install) cmd_install ;;
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    *)
+      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+      exit 2
+      ;;
+  esac
+fi

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"logpipe/lib/chconn"
 	"logpipe/lib/tenant"
 	"logpipe/lib/testenv"
 )
@@ -32,8 +33,12 @@ type stack struct {
 	CH        driver.Conn // the stack's database
 	Env       []string    // the services' environment
 	Ingest    *exec.Cmd
-	dir       string
-	root      string
+	// ConsumerURL serves the consumer's /readyz and /metrics.
+	ConsumerURL string
+	// ClickHouse is the test database the services use.
+	ClickHouse chconn.Config
+	dir        string
+	root       string
 }
 
 // buildBinaries builds the three services once per test binary.
@@ -57,7 +62,7 @@ func startStack(t *testing.T) *stack {
 	fbTopic := testenv.Topic(t, "e2e_feedback", 3)
 	dlqTopic := testenv.Topic(t, "e2e_dlq", 3)
 
-	s := &stack{dir: dir, root: root, LogsTopic: logsTopic, CH: conn}
+	s := &stack{dir: dir, root: root, LogsTopic: logsTopic, CH: conn, ClickHouse: ch}
 	keys := filepath.Join(dir, "keys.json")
 	var err error
 	if s.KeyA, _, err = tenant.AddKey(keys, "org-a", "ws-a", tenant.RoleAdmin, tenant.PlanProduction); err != nil {
@@ -75,6 +80,7 @@ func startStack(t *testing.T) *stack {
 
 	ingestAddr, queryAddr, consumerAddr, proxyAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	s.BaseURL, s.IngestURL, s.QueryURL = "http://"+proxyAddr, "http://"+ingestAddr, "http://"+queryAddr
+	s.ConsumerURL = "http://" + consumerAddr
 	env := append(os.Environ(),
 		"LOGPIPE_KAFKA_BROKERS="+strings.Join(testenv.KafkaBrokers(t), ","),
 		"LOGPIPE_LOGS_TOPIC="+logsTopic, "LOGPIPE_FEEDBACK_TOPIC="+fbTopic, "LOGPIPE_DLQ_TOPIC="+dlqTopic,

@@ -36,7 +36,7 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	defer conn.Close()
 	if cfg.Migrate {
-		if err := migrate.Apply(ctx, conn, migrate.Single, log); err != nil {
+		if err := migrate.Apply(ctx, conn, cfg.ClickHouse.Variant, log); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
@@ -109,6 +109,7 @@ func run(ctx context.Context, cfg Config) error {
 	if cfg.Retention.Interval > 0 {
 		opts := cfg.Retention
 		opts.Tables = []string{logevent.LogsTable, feedback.Table, logevent.LogIDsTable}
+		opts.Cluster = cfg.ClickHouse.Cluster()
 		job := retention.New(conn, opts, log, reg)
 		wg.Go(func() { job.Run(ctx) })
 	}

@@ -186,7 +186,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	}
 	fail := func(err error) (*app, error) { conn.Close(); return nil, err }
 	if cfg.Migrate {
-		if err := migrate.Apply(ctx, conn, migrate.Single, log); err != nil {
+		if err := migrate.Apply(ctx, conn, cfg.ClickHouse.Variant, log); err != nil {
 			return fail(fmt.Errorf("migrate: %w", err))
 		}
 	}

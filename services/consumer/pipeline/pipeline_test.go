@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -21,9 +22,11 @@ import (
 	"logpipe/lib/testenv"
 )
 
-// fakeSource hands out msgs, then blocks until ctx ends.
+// fakeSource hands out msgs, then blocks until ctx ends. Each of errs is
+// returned once, before the messages.
 type fakeSource struct {
 	mu        sync.Mutex
+	errs      []error
 	msgs      []kafka.Message
 	committed map[int]int64 // partition → last committed offset
 	log       *[]string
@@ -36,6 +39,12 @@ func (s *fakeSource) FetchMessage(ctx context.Context) (kafka.Message, error) {
 		s.failures--
 		s.mu.Unlock()
 		return kafka.Message{}, errors.New("failed to dial: connection refused")
+	}
+	if len(s.errs) > 0 {
+		err := s.errs[0]
+		s.errs = s.errs[1:]
+		s.mu.Unlock()
+		return kafka.Message{}, err
 	}
 	if len(s.msgs) > 0 {
 		m := s.msgs[0]
@@ -428,5 +437,43 @@ func TestFetchErrorsAreRetried(t *testing.T) {
 	}
 	if len(snk.rows) != 3 {
 		t.Errorf("inserted %d rows; want 3", len(snk.rows))
+	}
+}
+
+// A fetch error (a broker died under the consumer-group reader) is retried,
+// not the end of the consumer: the messages after it are still written.
+func TestFetchErrorsOfAnyKindAreRetried(t *testing.T) {
+	var log []string
+	src := &fakeSource{committed: map[int]int64{}, log: &log,
+		errs: []error{errors.New("failed to dial: connection refused"), errors.New("unexpected EOF")}}
+	for i := range 4 {
+		src.msgs = append(src.msgs, message(t, 0, int64(i), fmt.Sprintf("id-%d", i)))
+	}
+	snk := &fakeSink{marks: map[int]int64{}, log: &log}
+	p := New(Options{LogsTopic: "logs", MaxRows: 100, MaxAge: 20 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond},
+		src, snk, &fakeDLQ{}, testenv.Logger(), NewMetrics(prometheus.NewRegistry()))
+	err := runUntil(t, p, func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.committed[0] == 3
+	})
+	if err != nil {
+		t.Fatalf("Run returned %v; want nil after a clean stop", err)
+	}
+	if len(snk.rows) != 4 {
+		t.Errorf("inserted %d rows; want 4", len(snk.rows))
+	}
+}
+
+// A closed reader (io.EOF) ends the pipeline with an error.
+func TestClosedSourceStops(t *testing.T) {
+	var log []string
+	src := &fakeSource{committed: map[int]int64{}, log: &log, errs: []error{io.EOF}}
+	p := New(Options{LogsTopic: "logs", RetryMin: time.Millisecond},
+		src, &fakeSink{marks: map[int]int64{}, log: &log}, &fakeDLQ{}, testenv.Logger(), NewMetrics(prometheus.NewRegistry()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Run(ctx); !errors.Is(err, io.EOF) {
+		t.Errorf("Run returned %v; want the reader's io.EOF", err)
 	}
 }

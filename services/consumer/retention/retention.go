@@ -5,6 +5,11 @@
 // a whole: the job drops a partition once its whole day lies further back
 // than its tier. Queries enforce retention at read time as well, so nothing
 // expired is returned between two runs.
+//
+// On a cluster (the cluster schema variant) the data lives in the <table>_local
+// tables of every shard: the job lists their partitions on one replica of each
+// shard (cluster() over system.parts) and drops expired ones with ON CLUSTER
+// DDL, which replication carries to the other replica of each shard.
 package retention
 
 import (
@@ -28,6 +33,9 @@ type Options struct {
 	// DefaultDays is the retention of partitions whose tier is 0, i.e. events
 	// that carried no retention (default 365, the enterprise default).
 	DefaultDays int
+	// Cluster prunes the <table>_local tables on every shard of the cluster
+	// named by the servers' {cluster} macro (the cluster schema variant).
+	Cluster bool
 }
 
 // Job is the retention job.
@@ -125,35 +133,19 @@ func (j *Job) Once(ctx context.Context) (int, error) {
 	if len(tables) == 0 {
 		tables = []string{"logs", "feedback", "log_ids"}
 	}
+	t, err := j.target(ctx)
+	if err != nil {
+		return 0, err
+	}
 	dropped := 0
 	for _, table := range tables {
-		rows, err := j.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = ? AND active", table)
+		expired, err := j.expired(ctx, t, table)
 		if err != nil {
-			return dropped, fmt.Errorf("list partitions of %s: %w", table, err)
-		}
-		var expired []Partition
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				rows.Close()
-				return dropped, fmt.Errorf("list partitions of %s: %w", table, err)
-			}
-			p, err := ParsePartition(s)
-			if err != nil {
-				j.log.Warn("unexpected partition", "err", err, "table", table)
-				continue
-			}
-			if p.Expired(j.now(), j.opts.DefaultDays) {
-				expired = append(expired, p)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return dropped, fmt.Errorf("list partitions of %s: %w", table, err)
+			return dropped, err
 		}
 		for _, p := range expired {
 			// Built from parsed integers only, never from text read back.
-			q := fmt.Sprintf("ALTER TABLE %s DROP PARTITION (%d, %s)", table, p.Days, p.Day.Format("20060102"))
+			q := fmt.Sprintf("ALTER TABLE %s%s DROP PARTITION (%d, %s)", t.table(table), t.onCluster, p.Days, p.Day.Format("20060102"))
 			if err := j.conn.Exec(ctx, q); err != nil {
 				return dropped, fmt.Errorf("drop partition (%d, %s) of %s: %w", p.Days, p.Day.Format("20060102"), table, err)
 			}
@@ -162,4 +154,83 @@ func (j *Job) Once(ctx context.Context) (int, error) {
 		}
 	}
 	return dropped, nil
+}
+
+// target is where one pass looks: the connection's database on one server,
+// or the local tables of every shard of a cluster.
+type target struct {
+	parts     string // the system.parts to list (a table function on a cluster)
+	database  string // quoted database of the tables ("" for the current one)
+	suffix    string // "_local" on a cluster
+	onCluster string // " ON CLUSTER '<name>'" on a cluster
+}
+
+func (t target) table(name string) string { return t.database + "`" + name + t.suffix + "`" }
+
+func (j *Job) target(ctx context.Context) (target, error) {
+	if !j.opts.Cluster {
+		return target{parts: "system.parts"}, nil
+	}
+	var db, cluster string
+	if err := j.conn.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
+		return target{}, fmt.Errorf("read the current database: %w", err)
+	}
+	if err := j.conn.QueryRow(ctx, "SELECT substitution FROM system.macros WHERE macro = 'cluster'").Scan(&cluster); err != nil {
+		return target{}, fmt.Errorf("read the {cluster} macro: %w", err)
+	}
+	if !safeName(db) || !safeName(cluster) {
+		return target{}, fmt.Errorf("database %q or cluster %q: unexpected characters", db, cluster)
+	}
+	return target{
+		parts:     "cluster('" + cluster + "', system, parts)",
+		database:  "`" + db + "`.",
+		suffix:    "_local",
+		onCluster: " ON CLUSTER '" + cluster + "'",
+	}, nil
+}
+
+// safeName reports whether s can be spliced into SQL as a name.
+func safeName(s string) bool {
+	for _, r := range s {
+		if !(r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// expired lists the expired partitions of table at t.
+func (j *Job) expired(ctx context.Context, t target, table string) ([]Partition, error) {
+	db := "currentDatabase()"
+	var args []any
+	if t.database != "" {
+		// Evaluated on each shard: name the database, not currentDatabase().
+		db = "?"
+		args = append(args, strings.Trim(strings.TrimSuffix(t.database, "."), "`"))
+	}
+	args = append(args, table+t.suffix)
+	rows, err := j.conn.Query(ctx, "SELECT DISTINCT partition FROM "+t.parts+" WHERE database = "+db+" AND table = ? AND active", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list partitions of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var expired []Partition
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("list partitions of %s: %w", table, err)
+		}
+		p, err := ParsePartition(s)
+		if err != nil {
+			j.log.Warn("unexpected partition", "err", err, "table", table)
+			continue
+		}
+		if p.Expired(j.now(), j.opts.DefaultDays) {
+			expired = append(expired, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list partitions of %s: %w", table, err)
+	}
+	return expired, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"logpipe/lib/chconn"
 	"logpipe/lib/logevent"
 	"logpipe/lib/testenv"
 )
@@ -39,8 +40,11 @@ func TestParsePartitionAndExpiry(t *testing.T) {
 	}
 }
 
+// On the cluster profile (LOGPIPE_SCHEMA_VARIANT=cluster) the same test runs
+// against the Distributed tables, with rows of several workspaces so both
+// shards hold expired partitions, and checks every replica's local table.
 func TestDropsExpiredPartitionsOnly(t *testing.T) {
-	_, conn := testenv.ClickHouse(t)
+	cfg, conn := testenv.ClickHouse(t)
 	ctx := context.Background()
 	now := time.Now()
 	b, err := conn.PrepareBatch(ctx, logevent.InsertSQL(logevent.LogsTable))
@@ -48,10 +52,12 @@ func TestDropsExpiredPartitionsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	add := func(id string, age time.Duration, tier uint16) {
-		e := logevent.New()
-		e.ID, e.WorkspaceID, e.CreatedAt, e.RetentionDays = id, "ws", logevent.MillisOf(now.Add(-age)), tier
-		if err := b.Append(e.Row()...); err != nil {
-			t.Fatal(err)
+		for _, ws := range []string{"ws", "ws-b", "ws-c", "ws-d"} {
+			e := logevent.New()
+			e.ID, e.WorkspaceID, e.CreatedAt, e.RetentionDays = id, ws, logevent.MillisOf(now.Add(-age)), tier
+			if err := b.Append(e.Row()...); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	add("dev-old", 5*24*time.Hour, 3)
@@ -62,7 +68,7 @@ func TestDropsExpiredPartitionsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	j := New(conn, Options{Tables: []string{logevent.LogsTable}}, testenv.Logger(), reg)
+	j := New(conn, Options{Tables: []string{logevent.LogsTable}, Cluster: cfg.Cluster()}, testenv.Logger(), reg)
 	n, err := j.Once(ctx)
 	if err != nil {
 		t.Fatalf("Once: %v", err)
@@ -70,7 +76,7 @@ func TestDropsExpiredPartitionsOnly(t *testing.T) {
 	if n != 2 {
 		t.Errorf("dropped %d partitions; want 2", n)
 	}
-	rows, err := conn.Query(ctx, "SELECT id FROM logs ORDER BY id")
+	rows, err := conn.Query(ctx, "SELECT DISTINCT id FROM logs ORDER BY id")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,5 +89,33 @@ func TestDropsExpiredPartitionsOnly(t *testing.T) {
 	}
 	if len(ids) != 2 || ids[0] != "dev-new" || ids[1] != "prod-mid" {
 		t.Errorf("left %v; want [dev-new prod-mid]", ids)
+	}
+	if !cfg.Cluster() {
+		return
+	}
+	// Every replica of every shard, once replication has carried the drops.
+	for _, addr := range cfg.Addrs() {
+		node := cfg
+		node.Addr = addr
+		c, err := chconn.Open(ctx, node, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var old uint64
+			if err := c.QueryRow(ctx, "SELECT count() FROM logs_local WHERE id LIKE '%-old'").Scan(&old); err != nil {
+				t.Fatal(err)
+			}
+			if old == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("node %s still holds %d expired rows in logs_local", addr, old)
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		c.Close()
 	}
 }

@@ -28,7 +28,11 @@ type Options struct {
 	BatchSize int
 	// Compression is "none", "gzip", "snappy", "lz4" or "zstd" (default lz4).
 	Compression string
-	// MaxAttempts bounds the writer's retries of one batch (default 3).
+	// MaxAttempts bounds the writer's retries of one batch (default 20:
+	// with backoff from 50 ms up to 1 s between attempts, they span the
+	// seconds a replicated cluster takes to move a dead broker's partition
+	// leadership to a surviving replica; the caller's produce timeout is
+	// the real bound).
 	MaxAttempts int
 	// Writers is how many kafka-go writers share the load (default 1). A
 	// kafka-go writer keeps one produce request in flight per partition;
@@ -63,7 +67,7 @@ func (o *Options) defaults() {
 		o.Compression = "lz4"
 	}
 	if o.MaxAttempts == 0 {
-		o.MaxAttempts = 3
+		o.MaxAttempts = 20
 	}
 	if o.Writers == 0 {
 		o.Writers = 1
@@ -155,7 +159,7 @@ func NewWriter(kc kafkaconf.Config, topic, kind string, o Options, m *Metrics) (
 			Compression:     codec,
 			MaxAttempts:     o.MaxAttempts,
 			WriteBackoffMin: 50 * time.Millisecond,
-			WriteBackoffMax: 500 * time.Millisecond,
+			WriteBackoffMax: time.Second,
 			Transport:       kc.Transport(),
 		}
 		m.stats.add(kind, kw)

@@ -5,6 +5,7 @@ package chconn
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -13,9 +14,12 @@ import (
 	"logpipe/lib/envflag"
 )
 
-// Config addresses a ClickHouse server.
+// Config addresses a ClickHouse server, or the nodes of a cluster.
 type Config struct {
-	// Addr is host:port of the native protocol (default 127.0.0.1:9000).
+	// Addr is host:port of the native protocol (default 127.0.0.1:9000), or a
+	// comma-separated list of them: the first that answers is used, the next
+	// ones take over when it fails (one node per shard or every replica of a
+	// cluster, in the same order for every service).
 	Addr string
 	// Database is the database the services use (default logpipe).
 	Database string
@@ -24,7 +28,25 @@ type Config struct {
 	Password string
 	// MaxOpenConns bounds the pool (default 16).
 	MaxOpenConns int
+	// Variant is the schema variant, migrate.Single or migrate.Cluster
+	// (default single): the cluster variant creates the database on every
+	// node of the cluster, and the services apply it at start.
+	Variant string
 }
+
+// Addrs returns the addresses of Addr.
+func (c Config) Addrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.Addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Cluster reports whether cfg names the cluster variant.
+func (c Config) Cluster() bool { return c.Variant == "cluster" }
 
 // Open connects to cfg.Database, creating it first when create is true, and
 // pings the server.
@@ -34,7 +56,11 @@ func Open(ctx context.Context, cfg Config, create bool) (driver.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		err = c.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+cfg.Database+"`")
+		q := "CREATE DATABASE IF NOT EXISTS `" + cfg.Database + "`"
+		if cfg.Cluster() {
+			q += " ON CLUSTER '{cluster}'"
+		}
+		err = c.Exec(ctx, q)
 		c.Close()
 		if err != nil {
 			return nil, fmt.Errorf("create database %s: %w", cfg.Database, err)
@@ -49,12 +75,14 @@ func dial(ctx context.Context, cfg Config, database string) (driver.Conn, error)
 		maxOpen = 16
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Protocol:     clickhouse.Native,
-		Addr:         []string{cfg.Addr},
-		Auth:         clickhouse.Auth{Database: database, Username: cfg.User, Password: cfg.Password},
-		DialTimeout:  5 * time.Second,
-		MaxOpenConns: maxOpen,
-		MaxIdleConns: maxOpen,
+		Protocol:         clickhouse.Native,
+		Addr:             cfg.Addrs(),
+		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
+		Auth:             clickhouse.Auth{Database: database, Username: cfg.User, Password: cfg.Password},
+		DialTimeout:      5 * time.Second,
+		MaxOpenConns:     maxOpen,
+		MaxIdleConns:     maxOpen,
+		Settings:         settings(cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
@@ -68,11 +96,26 @@ func dial(ctx context.Context, cfg Config, database string) (driver.Conn, error)
 	return conn, nil
 }
 
+// settings are the session settings of every connection. On a cluster,
+// inserts into Distributed tables return only once the rows are on their
+// shard, so an acknowledged write (a consumer batch and its watermark, an
+// export job's new state, a usage count) is never only queued on the node
+// that took it. (The servers' profile should also set load_balancing to
+// in_order, so a write and the read after it meet the same replica of each
+// shard; 18.16 accepts only numeric settings from this driver.)
+func settings(cfg Config) clickhouse.Settings {
+	if !cfg.Cluster() {
+		return nil
+	}
+	return clickhouse.Settings{"insert_distributed_sync": 1}
+}
+
 // RegisterFlags defines the shared ClickHouse flags on fs, filling cfg.
 func RegisterFlags(fs *envflag.Set, cfg *Config) {
-	fs.String(&cfg.Addr, "clickhouse-addr", "LOGPIPE_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address")
+	fs.String(&cfg.Addr, "clickhouse-addr", "LOGPIPE_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address, or a comma-separated failover list")
 	fs.String(&cfg.Database, "clickhouse-database", "LOGPIPE_CLICKHOUSE_DATABASE", "logpipe", "ClickHouse database")
 	fs.String(&cfg.User, "clickhouse-user", "LOGPIPE_CLICKHOUSE_USER", "default", "ClickHouse user")
 	fs.String(&cfg.Password, "clickhouse-password", "LOGPIPE_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
 	fs.Int(&cfg.MaxOpenConns, "clickhouse-max-conns", "LOGPIPE_CLICKHOUSE_MAX_CONNS", 16, "ClickHouse connection pool size")
+	fs.String(&cfg.Variant, "schema-variant", "LOGPIPE_SCHEMA_VARIANT", "single", "ClickHouse schema variant: single or cluster")
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,6 +86,11 @@ func split(sql string) []string {
 
 // Apply runs every migration of variant not yet recorded in schema_migrations
 // of conn's database.
+//
+// The cluster variant runs on any node of a cluster whose servers define the
+// {cluster}, {shard} and {replica} macros ({replica} unique in the whole
+// cluster): its statements are ON CLUSTER DDL, and schema_migrations is one
+// table replicated to every node, so every node knows what is applied.
 func Apply(ctx context.Context, conn driver.Conn, variant string, log *slog.Logger) error {
 	return ApplyUpTo(ctx, conn, variant, 0, log)
 }
@@ -96,8 +102,23 @@ func ApplyUpTo(ctx context.Context, conn driver.Conn, variant string, last int, 
 	if err != nil {
 		return err
 	}
-	if err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations
-(version UInt32, name String, applied_at DateTime) ENGINE = MergeTree ORDER BY version`); err != nil {
+	create := `CREATE TABLE IF NOT EXISTS schema_migrations
+(version UInt32, name String, applied_at DateTime) ENGINE = MergeTree ORDER BY version`
+	if variant == Cluster {
+		var db string
+		if err := conn.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil {
+			return fmt.Errorf("read the current database: %w", err)
+		}
+		create = "CREATE TABLE IF NOT EXISTS `" + db + "`.schema_migrations ON CLUSTER '{cluster}'" + `
+(version UInt32, name String, applied_at DateTime)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{database}/schema_migrations', '{replica}') ORDER BY version`
+		for i := range ms {
+			for j, st := range ms[i].Statements {
+				ms[i].Statements[j] = Qualify(st, db)
+			}
+		}
+	}
+	if err := conn.Exec(ctx, create); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	applied := map[int]bool{}
@@ -132,6 +153,43 @@ func ApplyUpTo(ctx context.Context, conn driver.Conn, variant string, last int, 
 		log.Info("migration applied", "version", m.Version, "name", m.Name)
 	}
 	return nil
+}
+
+// onClusterTable is a table named right before ON CLUSTER, without a database.
+var onClusterTable = regexp.MustCompile(`(?i)(\bTABLE\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?)([A-Za-z_][A-Za-z0-9_]*)(\s+ON\s+CLUSTER\b)`)
+
+// asTable is the model table of CREATE TABLE ... AS t ENGINE = ...
+var asTable = regexp.MustCompile(`(?i)(\bAS\s+)([A-Za-z_][A-Za-z0-9_]*)(\s+ENGINE\b)`)
+
+// renameTables is the list of RENAME TABLE a TO b, c TO d ON CLUSTER ...
+var renameTables = regexp.MustCompile(`(?is)^(\s*RENAME\s+TABLE\s+)(.*?)(\s+ON\s+CLUSTER\b.*)$`)
+
+// renamePair is one "a TO b" of a RENAME list.
+var renamePair = regexp.MustCompile(`(?i)^\s*([A-Za-z_][A-Za-z0-9_]*)\s+TO\s+([A-Za-z_][A-Za-z0-9_]*)\s*$`)
+
+// Qualify names database db in an ON CLUSTER statement wherever it names a
+// table without one, and replaces currentDatabase() by db. Each node runs
+// distributed DDL in its own default database (ClickHouse 18.16 qualifies
+// only the created table), so "AS logs_local" or a Distributed table over
+// currentDatabase() would otherwise point at the default database there.
+// Statements without ON CLUSTER are returned unchanged.
+func Qualify(stmt, db string) string {
+	if !strings.Contains(strings.ToUpper(stmt), " ON CLUSTER") {
+		return stmt
+	}
+	q := "`" + db + "`."
+	if m := renameTables.FindStringSubmatch(stmt); m != nil {
+		pairs := strings.Split(m[2], ",")
+		for i, p := range pairs {
+			if pm := renamePair.FindStringSubmatch(p); pm != nil {
+				pairs[i] = " " + q + pm[1] + " TO " + q + pm[2]
+			}
+		}
+		return m[1] + strings.TrimSpace(strings.Join(pairs, ",")) + m[3]
+	}
+	stmt = onClusterTable.ReplaceAllString(stmt, "${1}"+q+"${2}${3}")
+	stmt = asTable.ReplaceAllString(stmt, "${1}"+q+"${2}${3}")
+	return strings.ReplaceAll(stmt, "currentDatabase()", "'"+db+"'")
 }
 
 func record(ctx context.Context, conn driver.Conn, m Migration) error {

@@ -122,3 +122,22 @@ func TestClusterVariantHasTheSameColumns(t *testing.T) {
 		}
 	}
 }
+
+// Qualify names the database in every table reference of an ON CLUSTER
+// statement (ClickHouse 18.16 runs them in each node's default database).
+func TestQualify(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"CREATE TABLE IF NOT EXISTS logs_local ON CLUSTER '{cluster}' (id String) ENGINE = MergeTree ORDER BY id",
+			"CREATE TABLE IF NOT EXISTS `db`.logs_local ON CLUSTER '{cluster}' (id String) ENGINE = MergeTree ORDER BY id"},
+		{"CREATE TABLE IF NOT EXISTS logs ON CLUSTER '{cluster}' AS logs_local\nENGINE = Distributed('{cluster}', currentDatabase(), logs_local, rand())",
+			"CREATE TABLE IF NOT EXISTS `db`.logs ON CLUSTER '{cluster}' AS `db`.logs_local\nENGINE = Distributed('{cluster}', 'db', logs_local, rand())"},
+		{"DROP TABLE IF EXISTS logs_v5 ON CLUSTER '{cluster}'", "DROP TABLE IF EXISTS `db`.logs_v5 ON CLUSTER '{cluster}'"},
+		{"RENAME TABLE logs_local TO logs_local_v5, logs_local_v6 TO logs_local ON CLUSTER '{cluster}'",
+			"RENAME TABLE `db`.logs_local TO `db`.logs_local_v5, `db`.logs_local_v6 TO `db`.logs_local ON CLUSTER '{cluster}'"},
+		{"INSERT INTO logs_v6 SELECT * FROM logs", "INSERT INTO logs_v6 SELECT * FROM logs"},
+	} {
+		if got := migrate.Qualify(c.in, "db"); got != c.want {
+			t.Errorf("Qualify(%q)\n got %q\nwant %q", c.in, got, c.want)
+		}
+	}
+}

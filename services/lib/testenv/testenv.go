@@ -5,6 +5,10 @@
 //
 // The servers are named by LOGPIPE_TEST_CLICKHOUSE_ADDR and
 // LOGPIPE_TEST_KAFKA_BROKERS; a test fails loudly when they are missing.
+// Against the cluster profile (scripts/test-cluster.sh) the ClickHouse address
+// is a list of the cluster's nodes, LOGPIPE_SCHEMA_VARIANT=cluster makes every
+// test database (and the services the tests start) use the cluster schema, and
+// LOGPIPE_TEST_KAFKA_REPLICATION=3 replicates test topics (min.insync.replicas 2).
 package testenv
 
 import (
@@ -29,9 +33,29 @@ import (
 
 // Environment variables naming the test servers.
 const (
-	EnvClickHouse = "LOGPIPE_TEST_CLICKHOUSE_ADDR"
-	EnvKafka      = "LOGPIPE_TEST_KAFKA_BROKERS"
+	EnvClickHouse  = "LOGPIPE_TEST_CLICKHOUSE_ADDR"
+	EnvKafka       = "LOGPIPE_TEST_KAFKA_BROKERS"
+	EnvVariant     = "LOGPIPE_SCHEMA_VARIANT"
+	EnvReplication = "LOGPIPE_TEST_KAFKA_REPLICATION"
 )
+
+// Variant returns the schema variant of the test servers: migrate.Cluster
+// when LOGPIPE_SCHEMA_VARIANT says so, migrate.Single otherwise.
+func Variant() string {
+	if os.Getenv(EnvVariant) == migrate.Cluster {
+		return migrate.Cluster
+	}
+	return migrate.Single
+}
+
+// replication returns the replication factor of test topics (default 1).
+func replication() int {
+	n, err := strconv.Atoi(os.Getenv(EnvReplication))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
 
 func need(t testing.TB, env string) string {
 	t.Helper()
@@ -67,19 +91,23 @@ func Logger() *slog.Logger {
 // connection to it; the database is dropped when the test ends.
 func ClickHouse(t testing.TB) (chconn.Config, driver.Conn) {
 	t.Helper()
-	cfg := chconn.Config{Addr: ClickHouseAddr(t), Database: Name("t"), User: "default"}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	cfg := chconn.Config{Addr: ClickHouseAddr(t), Database: Name("t"), User: "default", Variant: Variant()}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	conn, err := chconn.Open(ctx, cfg, true)
 	if err != nil {
 		t.Fatalf("test ClickHouse: %v", err)
 	}
-	if err := migrate.Apply(ctx, conn, migrate.Single, Logger()); err != nil {
+	if err := migrate.Apply(ctx, conn, cfg.Variant, Logger()); err != nil {
 		t.Fatalf("migrate test database: %v", err)
 	}
 	t.Cleanup(func() {
 		if os.Getenv("LOGPIPE_TEST_KEEP") != "1" {
-			_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+cfg.Database+"`")
+			q := "DROP DATABASE IF EXISTS `" + cfg.Database + "`"
+			if cfg.Cluster() {
+				q += " ON CLUSTER '{cluster}'"
+			}
+			_ = conn.Exec(context.Background(), q)
 		}
 		conn.Close()
 	})
@@ -95,8 +123,11 @@ func Topic(t testing.TB, prefix string, partitions int) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 20 * time.Second}
-	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: name, NumPartitions: partitions, ReplicationFactor: 1}}})
+	tc := kafka.TopicConfig{Topic: name, NumPartitions: partitions, ReplicationFactor: replication()}
+	if tc.ReplicationFactor > 1 {
+		tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: "2"}}
+	}
+	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{tc}})
 	if err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
 	}

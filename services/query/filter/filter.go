@@ -113,7 +113,11 @@ func (f Filter) Where(sc tenant.Scope) (string, []any) {
 			hargs = append(hargs, c.val)
 		}
 		sub, sargs := LatestFeedbackSQL(sc)
-		parts = append(parts, col("trace_id")+" IN (SELECT t FROM ("+sub+") WHERE t != '' GROUP BY t HAVING "+strings.Join(having, " AND ")+")")
+		// GLOBAL: on a cluster both tables are Distributed, and ClickHouse
+		// refuses an IN over a Distributed table inside a distributed query;
+		// GLOBAL runs the subquery once and ships its result to the shards
+		// (on one server it is a plain IN).
+		parts = append(parts, col("trace_id")+" GLOBAL IN (SELECT t FROM ("+sub+") WHERE t != '' GROUP BY t HAVING "+strings.Join(having, " AND ")+")")
 		args = append(args, sargs...)
 		args = append(args, hargs...)
 	}

@@ -147,7 +147,7 @@ func (s *Store) source(ctx context.Context, sc Scope, f filter.Filter, src Sourc
 			if err != nil {
 				return "", nil, err
 			}
-			q += " AND t IN (SELECT " + quoted("trace_id") + " FROM " + from + ")"
+			q += " AND t GLOBAL IN (SELECT " + quoted("trace_id") + " FROM " + from + ")" // GLOBAL: see filter.Where
 			args = append(args, largs...)
 		}
 		q = "(" + q + ")"

@@ -36,18 +36,20 @@ func run(args []string) error {
 	case "migrate":
 		fs := envflag.New("migrate")
 		var cfg chconn.Config
-		var variant string
 		chconn.RegisterFlags(fs, &cfg)
-		fs.String(&variant, "variant", "LOGPIPE_SCHEMA_VARIANT", migrate.Single, "schema variant: single or cluster")
+		fs.StringVar(&cfg.Variant, "variant", cfg.Variant, "schema variant: single or cluster (same as -schema-variant)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
+		}
+		if cfg.Variant != migrate.Single && cfg.Variant != migrate.Cluster {
+			return fmt.Errorf("schema variant %q: want %s or %s", cfg.Variant, migrate.Single, migrate.Cluster)
 		}
 		conn, err := chconn.Open(ctx, cfg, true)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		return migrate.Apply(ctx, conn, variant, server.NewLogger("info"))
+		return migrate.Apply(ctx, conn, cfg.Variant, server.NewLogger("info"))
 	case "key":
 		fs := envflag.New("key")
 		var path, org, ws, role, plan string
