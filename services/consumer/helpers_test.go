@@ -93,7 +93,12 @@ func startConsumer(t testing.TB, cfg Config) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var err error
 	var wg sync.WaitGroup
-	wg.Go(func() { err = run(ctx, cfg) })
+	wg.Go(func() {
+		err = run(ctx, cfg)
+		if err != nil && ctx.Err() == nil {
+			t.Errorf("consumer stopped by itself: %v", err) // not only at stop(): a test waiting for rows says why
+		}
+	})
 	var once sync.Once
 	stop = func() error {
 		once.Do(func() { cancel(); wg.Wait() })

@@ -98,6 +98,9 @@ func Apply(ctx context.Context, conn driver.Conn, variant string, log *slog.Logg
 // ApplyUpTo is Apply stopping after version last (0: no limit), which
 // upgrade tests use to build a database as an older release left it.
 func ApplyUpTo(ctx context.Context, conn driver.Conn, variant string, last int, log *slog.Logger) error {
+	if variant == "" {
+		variant = Single // the zero value of a configuration: one server
+	}
 	ms, err := Load(variant)
 	if err != nil {
 		return err

@@ -109,13 +109,18 @@ func (src Source) timeCol() string {
 }
 
 // source returns the FROM clause (a subquery) of src and its arguments.
-func (s *Store) source(ctx context.Context, sc Scope, f filter.Filter, src Source) (string, []any, error) {
+//
+// uses are the texts of the outer query (expressions, keys, conditions):
+// the subquery reads only the listing columns they name (plus created_at and
+// trace_id), so a graph of cost reads cost, not every column; none given
+// means every listing column.
+func (s *Store) source(ctx context.Context, sc Scope, f filter.Filter, src Source, uses ...string) (string, []any, error) {
 	if !sc.Valid() {
 		return "", nil, ErrNoScope
 	}
 	switch src {
 	case SrcLogs, SrcLogsFeedback:
-		q, args, err := s.from(ctx, sc, f, logevent.ListingColumns())
+		q, args, err := s.from(ctx, sc, f, usedColumns(uses))
 		if err != nil {
 			return "", nil, err
 		}
@@ -180,7 +185,7 @@ type Point struct {
 // rows are absent (callers fill them with zeros). NaN results (avg of
 // nothing) become 0.
 func (s *Store) Series(ctx context.Context, sc Scope, f filter.Filter, src Source, unit Unit, exprs []string) ([]Point, []float64, error) {
-	from, args, err := s.source(ctx, sc, f, src)
+	from, args, err := s.source(ctx, sc, f, src, floats(exprs))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -221,7 +226,7 @@ func (s *Store) Series(ctx context.Context, sc Scope, f filter.Filter, src Sourc
 
 // Totals aggregates exprs over the whole of src (the summary of a graph).
 func (s *Store) Totals(ctx context.Context, sc Scope, f filter.Filter, src Source, exprs []string) ([]float64, error) {
-	from, args, err := s.source(ctx, sc, f, src)
+	from, args, err := s.source(ctx, sc, f, src, floats(exprs))
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +251,7 @@ type Group struct {
 // columns), ordered by exprs[orderBy] descending then key, paged by limit and
 // offset; total is the number of groups. keyArgs bind ?s inside key.
 func (s *Store) Groups(ctx context.Context, sc Scope, f filter.Filter, src Source, key string, keyArgs []any, where string, exprs []string, orderBy int, asc bool, limit, offset int) (groups []Group, total uint64, err error) {
-	from, args, err := s.source(ctx, sc, f, src)
+	from, args, err := s.source(ctx, sc, f, src, key, where, floats(exprs))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -323,7 +328,7 @@ func Col(name string) string { return quoted(name) }
 // over the rows of src matching cond (SQL over src's columns without
 // arguments; "" for all): bucket → key → value.
 func (s *Store) Breakdown(ctx context.Context, sc Scope, f filter.Filter, src Source, unit Unit, key, cond, value string) (map[int64]map[string]float64, error) {
-	from, args, err := s.source(ctx, sc, f, src)
+	from, args, err := s.source(ctx, sc, f, src, key, cond, value)
 	if err != nil {
 		return nil, err
 	}

@@ -80,3 +80,21 @@ func (s *Store) sealedRanges(ctx context.Context, sc Scope, f filter.Filter) (st
 	}
 	return "(" + strings.Join(terms, " OR ") + ")", args, all, nil
 }
+
+// usedColumns returns the listing columns named (quoted) in uses, plus
+// created_at (buckets, time bounds) and trace_id (the feedback join); every
+// listing column when uses is empty.
+func usedColumns(uses []string) []logevent.Column {
+	all := logevent.ListingColumns()
+	if len(uses) == 0 {
+		return all
+	}
+	text := strings.Join(uses, " ")
+	var out []logevent.Column
+	for _, c := range all {
+		if c.Name == "created_at" || c.Name == "trace_id" || strings.Contains(text, c.Quoted()) {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -11,7 +11,7 @@ import (
 // those matching where (SQL over src's columns, "" for all; whereArgs bind
 // its ?s). It is the "total" row of a grouped aggregate.
 func (s *Store) GroupTotals(ctx context.Context, sc Scope, f filter.Filter, src Source, where string, whereArgs []any, exprs []string) ([]float64, error) {
-	from, args, err := s.source(ctx, sc, f, src)
+	from, args, err := s.source(ctx, sc, f, src, where, floats(exprs))
 	if err != nil {
 		return nil, err
 	}
