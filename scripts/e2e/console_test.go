@@ -464,6 +464,7 @@ func TestConsole(t *testing.T) {
 		t.Errorf("status badges of the retried log: %v", badge)
 	}
 	b.wait(ctx, "an admin sees Exports", `document.body.dataset.exports === 'yes' && document.querySelector('#nav-exports')`, `document.body.dataset.exports`)
+	b.run(ctx, "scroll up", chromedp.Evaluate[chromedp.Void](`document.querySelector('#logs-scroll').scrollTop = 0`))
 	b.shot(ctx, "logs")
 
 	t.Run("filter by metadata: the URL changes", func(t *testing.T) {
