@@ -29,6 +29,7 @@ async function probeExports() {
     session.exportReason = e instanceof APIError ? e.message : 'Exports are unavailable.';
   }
   session.probed = true;
+  document.body.dataset.exports = session.canExport ? 'yes' : 'no';
   const nav = document.querySelector('nav.topnav');
   if (nav && current) nav.replaceWith(navBar(current.page));
   if (current && current.page === 'exports') { current.view.destroy(); current = null; render(); }
@@ -102,6 +103,7 @@ function reset() {
   current = null;
   signOut();
   Object.assign(session, { canExport: false, exportReason: '', probed: false });
+  delete document.body.dataset.exports;
 }
 
 window.addEventListener('logpipe:unauthorized', () => {
