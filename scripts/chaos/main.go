@@ -253,6 +253,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 	fmt.Fprintf(w, "auditing through the public API\n")
 	a := &api{base: "http://" + queryAddr, key: key, client: &timeoutClient}
 	q := map[string][]string{"time_of_generation_min": {start.UTC().Format(time.RFC3339Nano)}, "time_of_generation_max": {end.UTC().Format(time.RFC3339Nano)}}
+	// Quiescence: the consumer's lag is read from Kafka and can reach zero a
+	// moment before the last insert a restarted server finishes is visible;
+	// wait (at most a minute) until the visible count holds still for 3 s.
+	for prev, settle := uint64(0), time.Now().Add(time.Minute); time.Now().Before(settle); {
+		n, err := a.graphTotal(q)
+		if err == nil && n == prev && n > 0 {
+			break
+		}
+		prev = n
+		time.Sleep(3 * time.Second)
+	}
 	listed, total, err := a.listing(q)
 	if err != nil {
 		return res, fmt.Errorf("listing: %w", err)
