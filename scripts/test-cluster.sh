@@ -54,7 +54,9 @@ else
   run services/lib -run 'TestUpgradeToTenantKeysKeepsRows|TestMigratedLogsTableMatchesColumnTable'
   run services/consumer -run TestDropsExpiredPartitionsOnly
   run services/ingest -run 'TestQuotaSurvivesRestart|TestReplicasShareCounts'
-  run services/query
+  # Sealed reads need the parts of a local table; the cluster variant does not seal
+  # (every aggregate reads with FINAL), so the test that expects sealing is left out.
+  run services/query -skip TestSealedDaysCountExactly
 fi
 echo "cluster tests took $((SECONDS - start)) s"
 exit $status
