@@ -530,6 +530,14 @@ func TestFeedback(t *testing.T) {
 	if w := hs.do(t, "PUT", "/v1/feedback/"+id, `{"feedback_id":"`+id+`","value":-1,"weight":1}`); w.Code != 200 {
 		t.Fatalf("SDK update (snake case): status %d: %s", w.Code, w.Body)
 	}
+	// An array of feedback as the node SDK puts it on the wire: an object keyed by index.
+	if w := hs.do(t, "POST", "/v1/feedback", `{"0":{"trace_id":"t-a","value":1},"1":{"trace_id":"t-b","value":-1,"weight":0.2}}`); w.Code != 200 ||
+		strings.Count(w.Body.String(), ",") < 3 {
+		t.Fatalf("SDK array create: status %d: %s", w.Code, w.Body)
+	}
+	if w := hs.do(t, "POST", "/v1/feedback", `{"0":{"trace_id":"t-a","value":1},"2":{"trace_id":"t-b","value":1}}`); w.Code != 400 {
+		t.Fatalf("object with a gap in its indexes: status %d: %s", w.Code, w.Body)
+	}
 	// An id that was never created is a 404 and publishes nothing; the
 	// index unreachable is a 503.
 	before := len(hs.fb.msgs)
