@@ -65,6 +65,7 @@ func TestFuzzAgainstTheDocument(t *testing.T) {
 		"--suppress-health-check", "all",
 		"--report", "ndjson", "--report-ndjson-path", events,
 	)
+	cmd.Dir = t.TempDir() // schemathesis keeps a cache directory in its working directory
 	cmd.Env = append(os.Environ(), "NO_COLOR=1", "SCHEMATHESIS_TELEMETRY=false")
 	started := time.Now()
 	res, err := cmd.CombinedOutput()
