@@ -42,10 +42,11 @@ build:
 	@mkdir -p $(BIN)
 	go build -o $(BIN)/ ./services/lib/cmd/logpipectl ./services/ingest ./services/consumer ./services/query ./scripts/loadgen
 
-## deps: download Go modules (and the SDK used by compatibility tests)
+## deps: download Go modules (and the SDKs and fuzzer used by compatibility tests)
 deps:
 	@for m in $(MODULES); do (cd $$m && go mod download); done
 	cd scripts/sdkcheck && npm install --no-audit --no-fund
+	scripts/sdkcheck/venv.sh >/dev/null
 
 fmt:
 	gofmt -w $(MODULES)

@@ -293,11 +293,23 @@ fetch_kafka() {
   log "Kafka jars: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) files, $(du -sh "$KAFKA_LIBS" | cut -f1)"
 }
 
+# The compatibility tests run the official Python SDK and the API fuzzer from a
+# virtualenv (.cache/sdk-venv, made by scripts/sdkcheck/venv.sh from pinned
+# requirements), which needs Debian's python3-venv.
+install_python_tools() {
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    APT_PACKAGES=(python3 python3-venv)
+    install_packages
+  fi
+  log "Python SDK and fuzzer in $("$REPO/scripts/sdkcheck/venv.sh")"
+}
+
 cmd_install() {
   install_packages
   stop_system_clickhouse
   fetch_kafka
   install_chdb
+  install_python_tools
 }
 
 # ---------------------------------------------------------------- up

@@ -6,16 +6,21 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"logpipe/lib/logevent"
+	"logpipe/lib/openapicheck"
 	"logpipe/lib/testenv"
 )
 
@@ -35,7 +40,7 @@ func do(t *testing.T, method, url, key string, body any) (int, []byte) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("x-portkey-api-key", key)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Load(t).Client(t).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -205,6 +210,9 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	// Both official SDKs run every call they have against the base URL,
+	// through a proxy that checks every answer against the OpenAPI document.
+	sdkBase := validatingProxy(t, s.BaseURL) + "/v1"
 	t.Run("official SDK (npm portkey-ai) against the base URL", func(t *testing.T) {
 		dir := filepath.Join(testenv.RepoRoot(t), "scripts", "sdkcheck")
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", "portkey-ai")); err != nil {
@@ -214,14 +222,46 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("npm install portkey-ai: %v\n%s", err, out)
 			}
 		}
-		cmd := exec.Command("node", "check.mjs")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "LOGPIPE_BASE_URL="+s.BaseURL+"/v1", "LOGPIPE_API_KEY="+s.KeyA)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("SDK check failed: %v\n%s\n--- ingest log\n%s\n--- query log\n%s", err, out,
-				tail(filepath.Join(s.dir, "ingest.log")), tail(filepath.Join(s.dir, "query.log")))
-		}
-		t.Logf("SDK check: %s", out)
+		runSDKCheck(t, s, dir, sdkBase, "node", "check.mjs")
 	})
+	t.Run("official SDK (PyPI portkey-ai) against the base URL", func(t *testing.T) {
+		dir := filepath.Join(testenv.RepoRoot(t), "scripts", "sdkcheck")
+		venv := exec.Command("./venv.sh")
+		venv.Dir = dir
+		out, err := venv.Output()
+		if err != nil {
+			t.Fatalf("scripts/sdkcheck/venv.sh: %v", err)
+		}
+		runSDKCheck(t, s, dir, sdkBase, strings.TrimSpace(string(out)), "check.py")
+	})
+}
+
+// runSDKCheck runs an SDK check script against base with workspace A's admin key.
+func runSDKCheck(t *testing.T, s *stack, dir, base string, command ...string) {
+	t.Helper()
+	cmd := exec.Command(command[0], command[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "LOGPIPE_BASE_URL="+base, "LOGPIPE_API_KEY="+s.KeyA)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("SDK check failed: %v\n%s\n--- ingest log\n%s\n--- query log\n%s", err, out,
+			tail(filepath.Join(s.dir, "ingest.log")), tail(filepath.Join(s.dir, "query.log")))
+	}
+	t.Logf("SDK check: %s", out)
+}
+
+// validatingProxy serves base through a reverse proxy that checks every
+// response against the OpenAPI document (a violation fails t), and returns
+// its URL.
+func validatingProxy(t *testing.T, base string) string {
+	t.Helper()
+	target, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := httputil.NewSingleHostReverseProxy(target)
+	p.Transport = openapicheck.Load(t).Transport(t, nil)
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

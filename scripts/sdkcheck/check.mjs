@@ -64,15 +64,24 @@ async function main() {
   results.listed = { id: found.id, ai_model: found.ai_model, total_units: found.total_units };
   check(found.ai_model === 'gpt-4o-mini', 'model taken from the body', found);
 
-  // Feedback, create and update, as the SDK sends them (traceID, feedbackID).
+  // Feedback, create (one and an array) and update, as the SDK sends them (traceID, feedbackID).
   const fb = await portkey.feedback.create({ traceID, value: 5, weight: 0.5, metadata: { source: 'sdk' } });
   results.feedback = fb;
   const ids = fb.feedback_ids || fb.feedback_id;
   check(Array.isArray(ids) && ids.length === 1, 'feedback ids', fb);
+  const bulk = await portkey.feedback.create([{ traceID, value: 1 }, { traceID, value: -1, weight: 0.2 }]);
+  check(Array.isArray(bulk.feedback_ids) && bulk.feedback_ids.length === 2, 'feedback bulk create', bulk);
   const upd = await portkey.feedback.update({ feedbackID: ids[0], value: -2, weight: 1 });
   results.feedbackUpdate = upd;
+  let unknown;
+  try {
+    unknown = await portkey.feedback.update({ feedbackID: `never-created-${traceID}`, value: 1 });
+  } catch (err) {
+    unknown = err;
+  }
+  check(unknown && (unknown.status === 404 || String(unknown).includes('404')), 'update of an unknown feedback: 404', String(unknown));
 
-  // Analytics, under the paths the SDK calls.
+  // Analytics: every graph, group and summary call of the SDK.
   const now = new Date();
   const q = {
     time_of_generation_min: new Date(now.getTime() - 3600e3).toISOString(),
@@ -80,20 +89,43 @@ async function main() {
   };
   const graph = await portkey.analytics.graphs.requests(q);
   check(graph.object === 'analytics-graph' && Array.isArray(graph.data_points), 'graphs.requests shape', graph);
-  const total = graph.data_points.reduce((s, p) => s + (p.total ?? p.requests ?? 0), 0);
+  const total = graph.data_points.reduce((s, p) => s + p.total, 0);
   check(total >= 1, 'graphs.requests counts the inserted log', graph);
   results.graph = graph.summary;
-  for (const name of ['cost', 'latency', 'tokens', 'users', 'errors', 'cacheHitRate', 'feedbacks']) {
-    if (typeof portkey.analytics.graphs[name] !== 'function') continue;
+  const graphCalls = ['cost', 'latency', 'tokens', 'users', 'usersRequests', 'errors', 'errors_rate', 'errors_stack',
+    'errors_status_code', 'requests_rescued', 'cache_hit_rate', 'cache_latency', 'feedbacks', 'feedbacks_score',
+    'feedbacks_weighted', 'feedback_ai_models'];
+  for (const name of graphCalls) {
+    check(typeof portkey.analytics.graphs[name] === 'function', `the SDK has graphs.${name}`, Object.keys(portkey.analytics.graphs));
     const g = await portkey.analytics.graphs[name](q);
-    check(g.object === 'analytics-graph', `graphs.${name} shape`, g);
+    check(g.object === 'analytics-graph' && Array.isArray(g.data_points) && g.summary, `graphs.${name} shape`, g);
   }
-  const models = await portkey.analytics.groups.aiModels
-    ? await portkey.analytics.groups.aiModels(q)
-    : null;
-  if (models) check(models.object === 'list', 'groups.aiModels shape', models);
+  let scores;
+  for (let i = 0; i < 100; i++) { // the update reaches the log store through Kafka
+    scores = await portkey.analytics.graphs.feedbacks_score(q);
+    if (scores.data_points.some((p) => p.score === -2)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  check(scores.data_points.some((p) => p.score === -2), 'feedbacks_score holds the updated score within 20s', scores);
+  for (const name of ['users', 'aiModels', 'workspaces']) {
+    const g = await portkey.analytics.groups[name](q);
+    check(g.object === 'list' && Array.isArray(g.data), `groups.${name} shape`, g);
+  }
+  const md = await portkey.analytics.groups.metadata('env', q);
+  check(md.data.some((d) => d.metadata_value === 'sdk'), 'groups.metadata(env)', md);
+  const columns = 'requests,cost,total_tokens,avg_tokens,avg_input_tokens,avg_output_tokens,avg_latency,p95_latency,p99_latency,success_rate,error_count,cache_hit_rate,last_seen,first_seen';
+  for (const dim of ['ai_service', 'model', 'status_code', 'api_key', 'config', 'workspace', 'provider', 'prompt']) {
+    const g = await portkey.analytics.groups.groupedData(dim, { ...q, columns, include_total: true });
+    check(g.object === 'list' && g.summary && 'p95_latency' in g.summary, `groups.groupedData(${dim})`, g);
+  }
   const cache = await portkey.analytics.summary.cache(q);
-  check(cache && typeof cache === 'object', 'summary.cache', cache);
+  check(cache.object === 'analytics-summary' && 'cache_speedup' in cache.summary, 'summary.cache', cache);
+  // The graph paths as the product's document spells them (no SDK method of this version calls them).
+  for (const path of ['users/requests', 'errors/rate', 'errors/stacks', 'errors/status-codes', 'requests/rescued',
+    'cache/hit-rate', 'cache/latency', 'feedbacks/scores']) {
+    const r = await raw(`/analytics/graphs/${path}?${new URLSearchParams(q)}`);
+    check(r.status === 200 && r.body.object === 'analytics-graph', `GET /analytics/graphs/${path}`, r);
+  }
 
   // Log export: create, start, wait, download through the signed URL.
   const exp = await portkey.logs.exports.create({
@@ -106,6 +138,10 @@ async function main() {
   results.exportCreate = exp;
   const list = await portkey.logs.exports.list({ workspaceId: found.workspace_id });
   check(list.object === 'list' && list.data.some((e) => e.id === exp.id), 'exports.list', list);
+  const updated = await portkey.logs.exports.update({ exportId: exp.id, workspaceId: found.workspace_id,
+    filters: { trace_id: traceID, time_of_generation_min: q.time_of_generation_min, time_of_generation_max: q.time_of_generation_max, page_size: 50000, current_page: 0 },
+    requestedData: ['id', 'created_at', 'ai_model', 'trace_id', 'request.body', 'metadata.key', 'metadata.value'] });
+  check(updated.id === exp.id && updated.total === 1, 'exports.update', updated);
   await portkey.logs.exports.start({ exportId: exp.id });
   let job;
   for (let i = 0; i < 150; i++) {
@@ -122,6 +158,9 @@ async function main() {
   check(lines.length === 1 && lines[0].trace_id === traceID, 'exported JSONL', lines);
   check(lines[0].ai_model === 'gpt-4o-mini', 'exported ai_model', lines[0]);
   results.exported = lines[0];
+  const second = await portkey.logs.exports.create({ workspaceId: found.workspace_id, filters: { trace_id: traceID }, requestedData: ['id'] });
+  const cancelled = await portkey.logs.exports.cancel({ exportId: second.id });
+  check(cancelled.object === 'export', 'exports.cancel', cancelled);
   console.log(JSON.stringify({ ok: true, results }, null, 1));
 }
 

@@ -24,8 +24,8 @@ import (
 	"logpipe/ingest/quota"
 	"logpipe/lib/apierr"
 	"logpipe/lib/logevent"
-	"logpipe/lib/server"
 	"logpipe/lib/openapicheck"
+	"logpipe/lib/server"
 	"logpipe/lib/tenant"
 	"logpipe/lib/testenv"
 )
@@ -529,6 +529,14 @@ func TestFeedback(t *testing.T) {
 	// What the node SDK really puts on the wire: its request layer snake-cases body keys.
 	if w := hs.do(t, "PUT", "/v1/feedback/"+id, `{"feedback_id":"`+id+`","value":-1,"weight":1}`); w.Code != 200 {
 		t.Fatalf("SDK update (snake case): status %d: %s", w.Code, w.Body)
+	}
+	// An array of feedback as the node SDK puts it on the wire: an object keyed by index.
+	if w := hs.do(t, "POST", "/v1/feedback", `{"0":{"trace_id":"t-a","value":1},"1":{"trace_id":"t-b","value":-1,"weight":0.2}}`); w.Code != 200 ||
+		strings.Count(w.Body.String(), ",") < 3 {
+		t.Fatalf("SDK array create: status %d: %s", w.Code, w.Body)
+	}
+	if w := hs.do(t, "POST", "/v1/feedback", `{"0":{"trace_id":"t-a","value":1},"2":{"trace_id":"t-b","value":1}}`); w.Code != 400 {
+		t.Fatalf("object with a gap in its indexes: status %d: %s", w.Code, w.Body)
 	}
 	// An id that was never created is a 404 and publishes nothing; the
 	// index unreachable is a 503.

@@ -142,6 +142,26 @@ func (h *Handler) readFeedback(c *gin.Context) ([]byte, bool) {
 	return raw, true
 }
 
+// indexedObject reads an object whose keys are exactly "0", "1", ... "n-1"
+// and whose values are objects as the array of those values: the official
+// node SDK sends an array of feedback that way (its request layer rewrites
+// arrays into objects keyed by index). At most max items.
+func indexedObject(raw []byte, max int) ([][]byte, bool) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil || len(obj) == 0 || len(obj) > max {
+		return nil, false
+	}
+	items := make([][]byte, len(obj))
+	for i := range items {
+		v, ok := obj[strconv.Itoa(i)]
+		if t := bytes.TrimSpace(v); !ok || len(t) == 0 || t[0] != '{' {
+			return nil, false
+		}
+		items[i] = v
+	}
+	return items, true
+}
+
 // newFeedback returns a feedback record of p with id (new when empty).
 func (h *Handler) newFeedback(p tenant.Principal, id string) feedback.Feedback {
 	now := logevent.MillisOf(h.now())
@@ -168,6 +188,11 @@ func (h *Handler) postFeedback(c *gin.Context) {
 	if err != nil {
 		apierr.Abort(c, http.StatusBadRequest, apierr.CodeInvalid, err.Error())
 		return
+	}
+	if !isArray {
+		if listed, ok := indexedObject(items[0], h.o.MaxBatchEvents); ok {
+			items, isArray = listed, true
+		}
 	}
 	trace := c.GetHeader(HeaderTraceID)
 	var fields []logevent.FieldError
