@@ -297,13 +297,32 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Result, error) {
 			res.Unexpected++
 		}
 	}
+	notListed, notListedAcked := 0, 0
 	for id, n := range exported {
 		if n > 1 {
 			doubled[id] = true
 		}
 		if listed[id] == 0 {
-			res.Mismatches = append(res.Mismatches, "id "+id+" is in the export file but not in the listing")
+			notListed++
+			if outcomes[id] == acked {
+				notListedAcked++
+			}
 		}
+	}
+	if notListed > 0 {
+		// read the listing again, to tell a listing that skips rows for a
+		// while (until parts merge) from one that never shows them
+		time.Sleep(10 * time.Second)
+		again, _, err := a.listing(q)
+		still := 0
+		for id := range exported {
+			if err == nil && again[id] == 0 {
+				still++
+			}
+		}
+		res.Mismatches = append(res.Mismatches, fmt.Sprintf(
+			"%d ids of the export file (%d of them acknowledged) are missing from the listing; 10 s later %d still are (%v)",
+			notListed, notListedAcked, still, err))
 	}
 	res.Doubled = len(doubled)
 	for id, o := range outcomes {
