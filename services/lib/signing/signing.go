@@ -29,7 +29,6 @@ var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 type Keyring struct {
 	current string
 	keys    map[string][]byte
-	order   []string
 }
 
 // Parse reads a keyring from its configuration form: comma-separated
@@ -57,12 +56,13 @@ func Parse(spec string) (*Keyring, error) {
 			return nil, fmt.Errorf("signing key id %q appears twice", id)
 		}
 		k.keys[id] = []byte(secret)
-		k.order = append(k.order, id)
+		if k.current == "" {
+			k.current = id
+		}
 	}
-	if len(k.order) == 0 {
+	if k.current == "" {
 		return nil, errors.New("no signing key: want id:secret[,id:secret...] with the current key first")
 	}
-	k.current = k.order[0]
 	return k, nil
 }
 
@@ -83,12 +83,6 @@ func DevKeyring() *Keyring {
 	}
 	return k
 }
-
-// CurrentID is the id of the key Sign uses.
-func (k *Keyring) CurrentID() string { return k.current }
-
-// IDs returns every key id, the current one first.
-func (k *Keyring) IDs() []string { return append([]string(nil), k.order...) }
 
 // Sign returns the current key's id and its MAC of purpose and fields.
 func (k *Keyring) Sign(purpose string, fields ...string) (keyID string, mac []byte) {

@@ -52,9 +52,3 @@ func (s Scope) Valid() bool { return s.organisationID != "" && s.workspaceID != 
 func (s Scope) Where() (string, []any) {
 	return "organisation_id = ? AND workspace_id = ?", []any{s.organisationID, s.workspaceID}
 }
-
-// Qualified is Where with the columns qualified by a table alias
-// ("alias.organisation_id = ? AND alias.workspace_id = ?").
-func (s Scope) Qualified(alias string) (string, []any) {
-	return alias + ".organisation_id = ? AND " + alias + ".workspace_id = ?", []any{s.organisationID, s.workspaceID}
-}
