@@ -110,6 +110,9 @@ func run(ctx context.Context, cfg Config) error {
 		opts := cfg.Retention
 		opts.Tables = []string{logevent.LogsTable, feedback.Table, logevent.LogIDsTable}
 		opts.Cluster = cfg.ClickHouse.Cluster()
+		if !opts.Cluster { // the rollups of sealed partitions (single-node schema only)
+			opts.Tables = append(opts.Tables, seal.HourlyTable(logevent.LogsTable), seal.HourlyPartsTable(logevent.LogsTable))
+		}
 		job := retention.New(conn, opts, log, reg)
 		wg.Go(func() { job.Run(ctx) })
 	}

@@ -36,31 +36,33 @@ import (
 const dayMillis = 24 * 60 * 60 * 1000
 
 // partition is one active partition of the table: its UTC day (epoch ms of
-// its start), id and number of active parts.
+// its start), id, number of active parts and the name of one of them (the
+// only one when parts is 1).
 type partition struct {
 	id    string
 	day   int64
 	parts int
+	part  string
 }
 
 func readPartitions(ctx context.Context, conn driver.Conn, table string) ([]partition, error) {
-	rows, err := conn.Query(ctx, "SELECT partition_id, toUInt64(count()) FROM system.parts WHERE database = currentDatabase() AND table = ? AND active GROUP BY partition_id", table)
+	rows, err := conn.Query(ctx, "SELECT partition_id, toUInt64(count()), any(name) FROM system.parts WHERE database = currentDatabase() AND table = ? AND active GROUP BY partition_id", table)
 	if err != nil {
 		return nil, fmt.Errorf("list parts of %s: %w", table, err)
 	}
 	defer rows.Close()
 	var out []partition
 	for rows.Next() {
-		var id string
+		var id, part string
 		var n uint64
-		if err := rows.Scan(&id, &n); err != nil {
+		if err := rows.Scan(&id, &n, &part); err != nil {
 			return nil, fmt.Errorf("list parts of %s: %w", table, err)
 		}
 		day, err := dayOf(id)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, partition{id: id, day: day, parts: int(n)})
+		out = append(out, partition{id: id, day: day, parts: int(n), part: part})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list parts of %s: %w", table, err)
@@ -83,6 +85,9 @@ func dayOf(id string) (int64, error) {
 type Snapshot struct {
 	open map[int64]bool // days with a partition of several parts
 	days map[int64]bool // days with any partition
+	// rolled are the days whose every partition is one part with complete
+	// rollups (see Rollups), with the names of those parts.
+	rolled map[int64][]string
 }
 
 // Ranges splits [lo, hi) (epoch ms, hi exclusive; 0 means unbounded) into the
@@ -157,12 +162,25 @@ func (c *Cache) Snapshot(ctx context.Context) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
-	s := Snapshot{open: map[int64]bool{}, days: map[int64]bool{}}
+	done, err := rolledParts(ctx, c.conn, c.table)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	s := Snapshot{open: map[int64]bool{}, days: map[int64]bool{}, rolled: map[int64][]string{}}
+	partial := map[int64]bool{}
 	for _, p := range ps {
 		s.days[p.day] = true
 		if p.parts > 1 {
 			s.open[p.day] = true
 		}
+		if p.parts == 1 && done[p.part] {
+			s.rolled[p.day] = append(s.rolled[p.day], p.part)
+		} else {
+			partial[p.day] = true
+		}
+	}
+	for d := range partial {
+		delete(s.rolled, d)
 	}
 	c.snap, c.taken = s, c.now()
 	return s, nil
@@ -179,19 +197,23 @@ type Job struct {
 	grace  time.Duration
 	log    *slog.Logger
 	sealed prometheus.Counter
+	rolled prometheus.Counter
 	now    func() time.Time
 }
 
-// NewJob returns a job sealing table every interval (default 1m); its
-// metric logpipe_consumer_partitions_sealed_total is registered on reg.
+// NewJob returns a job sealing and rolling up table every interval (default
+// 1m); its metrics logpipe_consumer_partitions_sealed_total and
+// logpipe_consumer_partitions_rolled_up_total are registered on reg.
 func NewJob(conn driver.Conn, table string, interval time.Duration, log *slog.Logger, reg prometheus.Registerer) *Job {
 	if interval <= 0 {
 		interval = time.Minute
 	}
 	j := &Job{conn: conn, table: table, interval: interval, grace: 10 * time.Minute, log: log, now: time.Now,
 		sealed: prometheus.NewCounter(prometheus.CounterOpts{Name: "logpipe_consumer_partitions_sealed_total",
-			Help: "Partitions of finished days merged into one part, so readers count them without FINAL."})}
-	reg.MustRegister(j.sealed)
+			Help: "Partitions of finished days merged into one part, so readers count them without FINAL."}),
+		rolled: prometheus.NewCounter(prometheus.CounterOpts{Name: "logpipe_consumer_partitions_rolled_up_total",
+			Help: "Sealed partitions whose hourly rollups were written, so analytics read them from the rollup."})}
+	reg.MustRegister(j.sealed, j.rolled)
 	return j
 }
 
@@ -216,8 +238,9 @@ func (j *Job) Run(ctx context.Context) {
 	}
 }
 
-// Once seals every partition of a finished day with several parts and
-// returns how many it sealed.
+// Once seals every partition of a finished day with several parts, then
+// writes the hourly rollups of every sealed partition without one (see
+// Rollups), and returns how many partitions it sealed.
 func (j *Job) Once(ctx context.Context) (int, error) {
 	ps, err := readPartitions(ctx, j.conn, j.table)
 	if err != nil {
@@ -236,6 +259,13 @@ func (j *Job) Once(ctx context.Context) (int, error) {
 		}
 		j.sealed.Inc()
 		n++
+	}
+	r, err := j.rollUp(ctx)
+	if err != nil {
+		return n, err
+	}
+	if r > 0 {
+		j.log.Info("partitions rolled up", "partitions", r, "table", j.table)
 	}
 	return n, nil
 }

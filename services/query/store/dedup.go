@@ -19,6 +19,12 @@ import (
 // from returns a subquery (in parentheses) selecting cols of the distinct
 // logs of sc matching f, and its arguments.
 func (s *Store) from(ctx context.Context, sc Scope, f filter.Filter, cols []logevent.Column) (string, []any, error) {
+	return s.fromWhere(ctx, sc, f, cols, "", nil)
+}
+
+// fromWhere is from restricted further by extra (a condition over the logs
+// table, "" for none) with its arguments.
+func (s *Store) fromWhere(ctx context.Context, sc Scope, f filter.Filter, cols []logevent.Column, extra string, extraArgs []any) (string, []any, error) {
 	if !sc.Valid() {
 		return "", nil, ErrNoScope
 	}
@@ -26,6 +32,10 @@ func (s *Store) from(ctx context.Context, sc Scope, f filter.Filter, cols []loge
 	fw, fargs := f.Where(sc.Tenant())
 	where := w + " AND " + fw
 	args = append(args, fargs...)
+	if extra != "" {
+		where += " AND " + extra
+		args = append(args, extraArgs...)
+	}
 	sel := "SELECT " + logevent.SelectList(cols) + " FROM " + logevent.LogsTable
 	sealed, rargs, all, err := s.sealedRanges(ctx, sc, f)
 	if err != nil {

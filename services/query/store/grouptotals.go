@@ -11,10 +11,11 @@ import (
 // those matching where (SQL over src's columns, "" for all; whereArgs bind
 // its ?s). It is the "total" row of a grouped aggregate.
 func (s *Store) GroupTotals(ctx context.Context, sc Scope, f filter.Filter, src Source, where string, whereArgs []any, exprs []string) ([]float64, error) {
-	from, args, err := s.source(ctx, sc, f, src, where, floats(exprs))
+	from, args, rw, err := s.aggSource(ctx, sc, f, src, true, append([]string{where}, exprs...))
 	if err != nil {
 		return nil, err
 	}
+	where, exprs = rw[0], rw[1:]
 	q := "SELECT " + floats(exprs) + " FROM " + from
 	if strings.TrimSpace(where) != "" {
 		q += " WHERE " + where

@@ -1,7 +1,10 @@
 // Command logpipectl is the operator's tool: it applies the ClickHouse
-// migrations and manages API keys in the key registry file.
+// migrations, seals and rolls up finished days of logs at once (what the
+// consumer does every minute; useful after a backfill) and manages API keys
+// in the key registry file.
 //
 //	logpipectl migrate [-clickhouse-addr 127.0.0.1:9000] [-database logpipe] [-variant single|cluster]
+//	logpipectl seal [-clickhouse-addr 127.0.0.1:9000] [-database logpipe]
 //	logpipectl key -keys-file F -org O -workspace W -role admin|member -plan developer|production|enterprise
 package main
 
@@ -11,10 +14,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"logpipe/lib/chconn"
 	"logpipe/lib/envflag"
+	"logpipe/lib/logevent"
 	"logpipe/lib/migrate"
+	"logpipe/lib/seal"
 	"logpipe/lib/server"
 	"logpipe/lib/tenant"
 )
@@ -28,7 +36,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: logpipectl migrate|key [flags]")
+		return fmt.Errorf("usage: logpipectl migrate|seal|key [flags]")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -50,6 +58,25 @@ func run(args []string) error {
 		}
 		defer conn.Close()
 		return migrate.Apply(ctx, conn, cfg.Variant, server.NewLogger("info"))
+	case "seal":
+		fs := envflag.New("seal")
+		var cfg chconn.Config
+		chconn.RegisterFlags(fs, &cfg)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		conn, err := chconn.Open(ctx, cfg, false)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		log := server.NewLogger("info")
+		n, err := seal.NewJob(conn, logevent.LogsTable, time.Minute, log, prometheus.NewRegistry()).Once(ctx)
+		if err != nil {
+			return err
+		}
+		log.Info("sealing done", "partitions sealed", n)
+		return nil
 	case "key":
 		fs := envflag.New("key")
 		var path, org, ws, role, plan string
@@ -71,5 +98,5 @@ func run(args []string) error {
 		fmt.Println(plain)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q: want migrate or key", args[0])
+	return fmt.Errorf("unknown command %q: want migrate, seal or key", args[0])
 }

@@ -1,0 +1,180 @@
+package seal
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Hourly rollups. Once a partition is sealed (one part, no duplicates), Job
+// writes per tenant, UTC hour and combination of RollupDims the number of its
+// logs and the sums of RollupSums into <table>_hourly, tagged with the part's
+// name, and then records the part in <table>_hourly_parts. A Snapshot knows
+// which days are rolled up: every partition of the day has one active part
+// and that part is recorded. Readers take those days' hours from the rollup
+// and everything else from the table itself; a late write into a rolled-up
+// day adds a part, so the day is read from the table again (exactly, with
+// FINAL) until the job seals and rolls it up anew. Rows of parts that are no
+// longer active stay behind, unread, until retention drops their partition.
+
+// RollupDims are the columns of the table a rollup row is grouped by, besides
+// the tenant and the hour; the rollup has them under the same names and types.
+var RollupDims = []string{"ai_model", "response_status_code", "is_success", "cache_status", "retry_success_count", "fallback_option"}
+
+// RollupSums are the columns whose sums a rollup row holds, each in column
+// SumColumn(name); the number of logs is in column n.
+var RollupSums = []string{"cost", "req_units", "res_units", "total_units", "reasoning_units", "response_time"}
+
+// SumColumn is the rollup column holding the sum of column name.
+func SumColumn(name string) string { return name + "_sum" }
+
+// HourlyTable is the rollup table of table.
+func HourlyTable(table string) string { return table + "_hourly" }
+
+// HourlyPartsTable is the table recording which parts of table are rolled up.
+func HourlyPartsTable(table string) string { return table + "_hourly_parts" }
+
+const hourMillis = 60 * 60 * 1000
+
+// rolledParts returns the parts of table whose rollups are complete.
+func rolledParts(ctx context.Context, conn driver.Conn, table string) (map[string]bool, error) {
+	rows, err := conn.Query(ctx, "SELECT DISTINCT src_part FROM "+HourlyPartsTable(table))
+	if err != nil {
+		return nil, fmt.Errorf("list rolled-up parts of %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("list rolled-up parts of %s: %w", table, err)
+		}
+		out[p] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list rolled-up parts of %s: %w", table, err)
+	}
+	return out, nil
+}
+
+// tierOf parses the retention tier of a partition id "<tier>-<YYYYMMDD>".
+func tierOf(id string) (uint16, error) {
+	t, _, _ := strings.Cut(id, "-")
+	n, err := strconv.ParseUint(t, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("partition id %q: want <retention_days>-<YYYYMMDD>", id)
+	}
+	return uint16(n), nil
+}
+
+// rollUp writes the rollups of every single-part partition of a finished day
+// that has none yet and returns how many it wrote.
+func (j *Job) rollUp(ctx context.Context) (int, error) {
+	ps, err := readPartitions(ctx, j.conn, j.table)
+	if err != nil {
+		return 0, err
+	}
+	cut := j.now().Add(-j.grace).UnixMilli()
+	var sealed []partition
+	for _, p := range ps {
+		if p.parts == 1 && p.day+dayMillis <= cut {
+			sealed = append(sealed, p)
+		}
+	}
+	if len(sealed) == 0 { // (a Distributed table has no parts: nothing to roll up)
+		return 0, nil
+	}
+	done, err := rolledParts(ctx, j.conn, j.table)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range sealed {
+		if done[p.part] {
+			continue
+		}
+		if err := j.rollUpPart(ctx, p); err != nil {
+			return n, err
+		}
+		j.rolled.Inc()
+		n++
+	}
+	return n, nil
+}
+
+// rollUpPart writes the rollup rows of partition p's only part, then records
+// the part. If the part was merged away meanwhile, it selects nothing and the
+// record names a part no reader will find active.
+func (j *Job) rollUpPart(ctx context.Context, p partition) error {
+	tier, err := tierOf(p.id)
+	if err != nil {
+		return err
+	}
+	cols := []string{"organisation_id", "workspace_id", "retention_days", "src_part", "created_at", "last_created_at"}
+	sel := []string{"organisation_id", "workspace_id", "retention_days", "?", "min(created_at)", "max(created_at)"}
+	group := []string{"organisation_id", "workspace_id", "retention_days", fmt.Sprintf("intDiv(created_at, %d)", hourMillis)}
+	for _, d := range RollupDims {
+		cols, sel, group = append(cols, d), append(sel, d), append(group, d)
+	}
+	cols, sel = append(cols, "n"), append(sel, "count()")
+	for _, m := range RollupSums {
+		cols, sel = append(cols, SumColumn(m)), append(sel, "sum("+m+")")
+	}
+	q := "INSERT INTO " + HourlyTable(j.table) + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(sel, ", ") +
+		" FROM " + j.table + " WHERE retention_days = ? AND created_at >= ? AND created_at < ? AND _part = ? GROUP BY " + strings.Join(group, ", ")
+	if err := j.conn.Exec(ctx, q, p.part, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
+		return fmt.Errorf("roll up part %s of %s: %w", p.part, j.table, err)
+	}
+	b, err := j.conn.PrepareBatch(ctx, "INSERT INTO "+HourlyPartsTable(j.table)+" (retention_days, created_at, partition_id, src_part, rolled_at)")
+	if err != nil {
+		return fmt.Errorf("record rollup of part %s of %s: %w", p.part, j.table, err)
+	}
+	if err := b.Append(tier, uint64(p.day), p.id, p.part, time.Now()); err != nil {
+		_ = b.Abort()
+		return fmt.Errorf("record rollup of part %s of %s: %w", p.part, j.table, err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("record rollup of part %s of %s: %w", p.part, j.table, err)
+	}
+	return nil
+}
+
+// Rollups splits [lo, hi) (epoch ms, hi exclusive; 0 means up to now) into
+// the whole UTC hours of rolled-up days, merged where adjacent, and returns
+// them with the parts whose rollup rows cover them. Days without any
+// partition count as rolled up (there is nothing to count); the day holding
+// now never is.
+func (s Snapshot) Rollups(lo, hi, now int64) (hours [][2]int64, parts []string) {
+	if s.days == nil {
+		return nil, nil
+	}
+	today := now - now%dayMillis
+	end := today
+	if hi > 0 && hi < end {
+		end = hi
+	}
+	for d := lo - lo%dayMillis; d < end; d += dayMillis {
+		names, ok := s.rolled[d]
+		if !ok && s.days[d] {
+			continue
+		}
+		from := max(d, lo)
+		from += (hourMillis - from%hourMillis) % hourMillis
+		to := min(d+dayMillis, end)
+		to -= to % hourMillis
+		if from >= to {
+			continue
+		}
+		parts = append(parts, names...)
+		if n := len(hours); n > 0 && hours[n-1][1] == from {
+			hours[n-1][1] = to
+		} else {
+			hours = append(hours, [2]int64{from, to})
+		}
+	}
+	return hours, parts
+}

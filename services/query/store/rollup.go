@@ -1,0 +1,332 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"logpipe/lib/logevent"
+	"logpipe/lib/seal"
+	"logpipe/query/filter"
+)
+
+// Analytics from the hourly rollups of sealed partitions (package seal). An
+// unfiltered aggregate over logs whose expressions the rollup can answer
+// (counts, sums, averages and conditions over seal.RollupDims, first and last
+// created_at) reads the whole hours of rolled-up days from the rollup table,
+// and the rest of its range — today, hours cut by the range's ends, days not
+// rolled up — from the logs as one-log rows of the same shape. Expressions are
+// rewritten for that shape by toRollup: count() becomes sum(n), sum(x) the sum
+// of x's hourly sums, avg(x) their quotient, and so on. Anything else (a
+// quantile, distinct users, a filter) is read from the logs as before.
+
+var (
+	rollupDims = set(seal.RollupDims)
+	rollupSums = set(seal.RollupSums)
+)
+
+func set(names []string) map[string]bool {
+	out := map[string]bool{}
+	for _, n := range names {
+		out[n] = true
+	}
+	return out
+}
+
+// rollupSource returns the FROM of an aggregate over the logs of sc matching
+// f from the rollups, with its arguments and texts rewritten for it; ok is
+// false when the rollups cannot answer (then use source).
+func (s *Store) rollupSource(ctx context.Context, sc Scope, f filter.Filter, texts []string) (from string, args []any, rewritten []string, ok bool, err error) {
+	rest := f
+	rest.Min, rest.Max = 0, 0
+	if s.seal == nil || !sc.Valid() || !rest.Empty() {
+		return "", nil, nil, false, nil
+	}
+	rewritten = make([]string, len(texts))
+	for i, t := range texts {
+		r, ok := toRollup(t)
+		if !ok {
+			return "", nil, nil, false, nil
+		}
+		rewritten[i] = r
+	}
+	snap, err := s.seal.Snapshot(ctx)
+	if err != nil {
+		return "", nil, nil, false, wrap("read partitions", err)
+	}
+	lo := max(int64(sc.RetentionCutoff()), int64(f.Min))
+	hi := int64(0)
+	if f.Max > 0 {
+		hi = int64(f.Max) + 1
+	}
+	hours, parts := snap.Rollups(lo, hi, time.Now().UnixMilli())
+	if len(hours) == 0 {
+		return "", nil, nil, false, nil
+	}
+	var terms []string
+	var hargs []any
+	for _, h := range hours {
+		terms = append(terms, "("+colCreatedAt+" >= ? AND "+colCreatedAt+" < ?)")
+		hargs = append(hargs, uint64(h[0]), uint64(h[1]))
+	}
+	inHours := "(" + strings.Join(terms, " OR ") + ")"
+
+	q := func(name string) string { return "`" + name + "`" }
+	rollCols := []string{q("created_at"), q("last_created_at")}
+	rawCols := []string{q("created_at"), q("created_at") + " AS " + q("last_created_at")}
+	logCols := []logevent.Column{mustColumn("created_at")}
+	for _, d := range seal.RollupDims {
+		rollCols = append(rollCols, q(d))
+		rawCols = append(rawCols, q(d))
+		logCols = append(logCols, mustColumn(d))
+	}
+	rollCols = append(rollCols, "n")
+	rawCols = append(rawCols, "toUInt64(1) AS n")
+	for _, m := range seal.RollupSums {
+		rollCols = append(rollCols, q(seal.SumColumn(m)))
+		conv := "toUInt64"
+		if m == "cost" {
+			conv = "toFloat64"
+		}
+		rawCols = append(rawCols, conv+"("+q(m)+") AS "+q(seal.SumColumn(m)))
+		logCols = append(logCols, mustColumn(m))
+	}
+	raw, rargs, err := s.fromWhere(ctx, sc, f, logCols, "NOT "+inHours, hargs)
+	if err != nil {
+		return "", nil, nil, false, err
+	}
+	rawSel := "SELECT " + strings.Join(rawCols, ", ") + " FROM " + raw
+	if len(parts) == 0 { // the hours hold no logs at all
+		return "(" + rawSel + ")", rargs, rewritten, true, nil
+	}
+	tw, targs := sc.Tenant().Where()
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(parts)), ", ")
+	rollSel := "SELECT " + strings.Join(rollCols, ", ") + " FROM " + seal.HourlyTable(logevent.LogsTable) +
+		" WHERE " + tw + " AND " + inHours + " AND src_part IN (" + marks + ")"
+	args = append(targs, hargs...)
+	for _, p := range parts {
+		args = append(args, p)
+	}
+	return "(" + rollSel + " UNION ALL " + rawSel + ")", append(args, rargs...), rewritten, true, nil
+}
+
+// aggSource is source for an aggregate naming texts, or the rollups when
+// they can answer (src is SrcLogs and hourly buckets suit the query: hourly is
+// false for minute buckets); texts come back as the query must use them over
+// the source returned.
+func (s *Store) aggSource(ctx context.Context, sc Scope, f filter.Filter, src Source, hourly bool, texts []string) (string, []any, []string, error) {
+	if src == SrcLogs && hourly {
+		from, args, rw, ok, err := s.rollupSource(ctx, sc, f, texts)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		if ok {
+			return from, args, rw, nil
+		}
+	}
+	from, args, err := s.source(ctx, sc, f, src, texts...)
+	return from, args, texts, err
+}
+
+// toRollup rewrites text — an aggregate expression, a group key or a
+// condition over the logs columns — into the same over the rollup source,
+// or reports false when the rollup cannot answer it. Conditions and keys may
+// name only the rollup's dimensions; aggregates are count, sum, avg (with
+// their -If forms) of the summed columns, uniqExact(If) of a dimension, and
+// min/max of created_at; toString and toFloat64 may wrap anything.
+func toRollup(text string) (string, bool) { return rewrite(text, false) }
+
+// rewrite is toRollup; inAgg is true inside an aggregate's condition, where
+// no further aggregate may appear.
+func rewrite(text string, inAgg bool) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(text); {
+		c := text[i]
+		switch {
+		case c == '\'':
+			j := endOfString(text, i)
+			if j < 0 {
+				return "", false
+			}
+			b.WriteString(text[i:j])
+			i = j
+		case c == '`':
+			j := strings.IndexByte(text[i+1:], '`')
+			if j < 0 || !rollupDims[text[i+1:i+1+j]] {
+				return "", false
+			}
+			b.WriteString(text[i : i+j+2])
+			i += j + 2
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i
+			for j < len(text) && (text[j] == '_' || text[j] >= 'a' && text[j] <= 'z' || text[j] >= 'A' && text[j] <= 'Z' || text[j] >= '0' && text[j] <= '9') {
+				j++
+			}
+			name := text[i:j]
+			if j == len(text) || text[j] != '(' {
+				if !sqlWords[strings.ToUpper(name)] {
+					return "", false
+				}
+				b.WriteString(name)
+				i = j
+				continue
+			}
+			end := closing(text, j)
+			if end < 0 {
+				return "", false
+			}
+			call, ok := rewriteCall(name, splitArgs(text[j+1:end]), inAgg)
+			if !ok {
+				return "", false
+			}
+			b.WriteString(call)
+			i = end + 1
+		case c == '?' || c == '"':
+			return "", false
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String(), true
+}
+
+// sqlWords are the bare words a rollup text may hold.
+var sqlWords = map[string]bool{"AND": true, "OR": true, "NOT": true, "IN": true}
+
+// rewriteCall rewrites the call name(args...).
+func rewriteCall(name string, args []string, inAgg bool) (string, bool) {
+	sum := func(arg string) (string, bool) { // a summed column → its sums
+		col, ok := unquote(arg)
+		if !ok || !rollupSums[col] {
+			return "", false
+		}
+		return "`" + seal.SumColumn(col) + "`", true
+	}
+	cond := func(arg string) (string, bool) { return rewrite(strings.TrimSpace(arg), true) }
+	switch name {
+	case "toString", "toFloat64":
+		out := make([]string, len(args))
+		for i, a := range args {
+			r, ok := rewrite(strings.TrimSpace(a), inAgg)
+			if !ok {
+				return "", false
+			}
+			out[i] = r
+		}
+		return name + "(" + strings.Join(out, ", ") + ")", true
+	}
+	if inAgg {
+		return "", false
+	}
+	switch {
+	case name == "count" && len(args) == 1 && strings.TrimSpace(args[0]) == "":
+		return "sum(n)", true
+	case name == "countIf" && len(args) == 1:
+		c, ok := cond(args[0])
+		return "sumIf(n, " + c + ")", ok
+	case (name == "sum" || name == "avg") && len(args) == 1:
+		x, ok := sum(args[0])
+		if name == "avg" {
+			return "(sum(" + x + ") / sum(n))", ok
+		}
+		return "sum(" + x + ")", ok
+	case (name == "sumIf" || name == "avgIf") && len(args) == 2:
+		x, ok1 := sum(args[0])
+		c, ok2 := cond(args[1])
+		if name == "avgIf" {
+			return "(sumIf(" + x + ", " + c + ") / sumIf(n, " + c + "))", ok1 && ok2
+		}
+		return "sumIf(" + x + ", " + c + ")", ok1 && ok2
+	case (name == "min" || name == "max") && len(args) == 1:
+		col, ok := unquote(args[0])
+		if !ok || col != "created_at" {
+			return "", false
+		}
+		if name == "max" {
+			return "max(`last_created_at`)", true
+		}
+		return "min(`created_at`)", true
+	case name == "uniqExact" && len(args) == 1, name == "uniqExactIf" && len(args) == 2:
+		col, ok := unquote(args[0])
+		if !ok || !rollupDims[col] {
+			return "", false
+		}
+		if len(args) == 1 {
+			return "uniqExact(`" + col + "`)", true
+		}
+		c, ok := cond(args[1])
+		return "uniqExactIf(`" + col + "`, " + c + ")", ok
+	}
+	return "", false
+}
+
+// unquote returns the column name of a backquoted name (spaces around allowed).
+func unquote(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) < 3 || s[0] != '`' || s[len(s)-1] != '`' || strings.Contains(s[1:len(s)-1], "`") {
+		return "", false
+	}
+	return s[1 : len(s)-1], true
+}
+
+// endOfString returns the index just past the string literal opening at i,
+// or -1 when it does not close.
+func endOfString(s string, i int) int {
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '\\':
+			j++
+		case '\'':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// closing returns the index of the parenthesis closing the one at open, or -1.
+func closing(s string, open int) int {
+	depth := 0
+	for i := open; i < len(s); i++ {
+		switch s[i] {
+		case '\'':
+			j := endOfString(s, i)
+			if j < 0 {
+				return -1
+			}
+			i = j - 1
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// splitArgs splits a call's argument text at its top-level commas.
+func splitArgs(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\'':
+			if j := endOfString(s, i); j > 0 {
+				i = j - 1
+			}
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
+}
