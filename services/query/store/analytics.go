@@ -111,15 +111,18 @@ func (src Source) timeCol() string {
 // source returns the FROM clause (a subquery) of src and its arguments.
 //
 // uses are the texts of the outer query (expressions, keys, conditions):
-// the subquery reads only the listing columns they name (plus created_at and
-// trace_id), so a graph of cost reads cost, not every column; none given
-// means every listing column.
+// the subquery reads only the listing columns they name (plus created_at, and
+// trace_id for the feedback join), so a graph of cost reads cost, not every
+// column; none given means every listing column.
 func (s *Store) source(ctx context.Context, sc Scope, f filter.Filter, src Source, uses ...string) (string, []any, error) {
 	if !sc.Valid() {
 		return "", nil, ErrNoScope
 	}
 	switch src {
 	case SrcLogs, SrcLogsFeedback:
+		if src == SrcLogsFeedback && len(uses) > 0 {
+			uses = append(uses, quoted("trace_id")) // the feedback join
+		}
 		q, args, err := s.from(ctx, sc, f, usedColumns(uses))
 		if err != nil {
 			return "", nil, err

@@ -92,8 +92,7 @@ func (s *Store) sealedRanges(ctx context.Context, sc Scope, f filter.Filter) (st
 }
 
 // usedColumns returns the listing columns named (quoted) in uses, plus
-// created_at (buckets, time bounds) and trace_id (the feedback join); every
-// listing column when uses is empty.
+// created_at (buckets, time bounds); every listing column when uses is empty.
 func usedColumns(uses []string) []logevent.Column {
 	all := logevent.ListingColumns()
 	if len(uses) == 0 {
@@ -102,7 +101,7 @@ func usedColumns(uses []string) []logevent.Column {
 	text := strings.Join(uses, " ")
 	var out []logevent.Column
 	for _, c := range all {
-		if c.Name == "created_at" || c.Name == "trace_id" || strings.Contains(text, c.Quoted()) {
+		if c.Name == "created_at" || strings.Contains(text, c.Quoted()) {
 			out = append(out, c)
 		}
 	}

@@ -58,7 +58,7 @@ func TestToRollupRewritesWhatTheRollupAnswers(t *testing.T) {
 	}
 }
 
-// Graphs, totals, groups and breakdowns read from the hourly rollups of
+// Counts, graphs, totals, groups and breakdowns read from the hourly rollups of
 // sealed days answer what the same queries answer over the logs with FINAL:
 // before sealing, after sealing and rolling up (over a range whose ends cut
 // hours), and after a late copy lands in a rolled-up day (which is then read
@@ -98,6 +98,13 @@ func TestRollupsAnswerLikeTheLogs(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		for _, f := range []filter.Filter{{}, rng} {
+			n, err := st.Count(ctx, sc, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wn, err := final.Count(ctx, sc, f); err != nil || n != wn {
+				t.Errorf("%s: count %d; want %d (%v)", when, n, wn, err)
+			}
 			for _, unit := range []Unit{Hour, Day} {
 				pts, tot, err := st.Series(ctx, sc, f, SrcLogs, unit, exprs)
 				if err != nil {

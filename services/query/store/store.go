@@ -244,12 +244,12 @@ func (s *Store) scanEvents(ctx context.Context, q string, args []any, cols []log
 
 // Count returns the exact number of distinct logs of sc matching f.
 func (s *Store) Count(ctx context.Context, sc Scope, f filter.Filter) (uint64, error) {
-	from, args, err := s.from(ctx, sc, f, []logevent.Column{mustColumn("created_at")})
+	from, args, rw, err := s.aggSource(ctx, sc, f, SrcLogs, true, []string{"count()"})
 	if err != nil {
 		return 0, err
 	}
 	var n uint64
-	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+from, args...).Scan(&n); err != nil {
+	if err := s.conn.QueryRow(ctx, "SELECT toUInt64("+rw[0]+") FROM "+from, args...).Scan(&n); err != nil {
 		return 0, wrap("count logs", err)
 	}
 	return n, nil
