@@ -191,11 +191,14 @@ PY
   graph latency "avg(\`response_time\`), quantileExact(0.5)(\`response_time\`), quantileExact(0.9)(\`response_time\`), quantileExact(0.99)(\`response_time\`)"
   printf '%s\n' "SELECT \`ai_model\`, count(), sum(\`cost\`), avg(\`total_units\`), max(\`created_at\`) FROM logs FINAL WHERE $SCOPE AND \`created_at\` >= $GMIN GROUP BY \`ai_model\` ORDER BY count() DESC LIMIT 20;" >"$WORK/g.sql"
   measure "$rows" "group ai-models (30 days)" "$GITER" "/v1/analytics/groups/ai-models?$RANGE" "$WORK/g.sql" 1
-  # body search over one day (newest first, a page of 50), against the same
-  # substring scan in clickhouse-client
+  # body search over one day (newest first, a page of 50, with the exact
+  # number of matches as every listing answers), against the same substring
+  # scans in clickhouse-client: the page and the count
   DMIN=$(( NOWQ - 86400000 ))
-  printf '%s\n' "SELECT $LISTING_COLS FROM logs WHERE $SCOPE AND \`created_at\` >= $DMIN AND is_tracked = 1 AND (positionCaseInsensitiveUTF8(\`request.body\`, 'NUMBER 4242') > 0 OR positionCaseInsensitiveUTF8(\`response.body\`, 'NUMBER 4242') > 0) ORDER BY \`created_at\` DESC, \`id\` DESC LIMIT 51;" >"$WORK/s.sql"
-  measure "$rows" "body search, one day" "$GITER" "/v1/logs?page_size=50&search=NUMBER%204242&time_of_generation_min=$(iso $DMIN)" "$WORK/s.sql" 1
+  MATCH="$SCOPE AND \`created_at\` >= $DMIN AND is_tracked = 1 AND (positionCaseInsensitiveUTF8(\`request.body\`, 'NUMBER 4242') > 0 OR positionCaseInsensitiveUTF8(\`response.body\`, 'NUMBER 4242') > 0)"
+  printf '%s\n%s\n' "SELECT $LISTING_COLS FROM logs WHERE $MATCH ORDER BY \`created_at\` DESC, \`id\` DESC LIMIT 51;" \
+    "SELECT count() FROM logs WHERE $MATCH;" >"$WORK/s.sql"
+  measure "$rows" "body search, one day" "$GITER" "/v1/logs?page_size=50&search=NUMBER%204242&time_of_generation_min=$(iso $DMIN)" "$WORK/s.sql" 2
 done
 
 python3 - "$RESULTS" <<'EOF'
