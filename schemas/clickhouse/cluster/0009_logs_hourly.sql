@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS logs_hourly_local ON CLUSTER '{cluster}'
     src_part String,
     created_at UInt64,
     last_created_at UInt64,
+    ai_org String,
     ai_model String,
     response_status_code UInt16,
     is_success UInt8,

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS logs_hourly
     src_part String,
     created_at UInt64,
     last_created_at UInt64,
+    ai_org String,
     ai_model String,
     response_status_code UInt16,
     is_success UInt8,

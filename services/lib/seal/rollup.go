@@ -23,7 +23,7 @@ import (
 
 // RollupDims are the columns of the table a rollup row is grouped by, besides
 // the tenant and the hour; the rollup has them under the same names and types.
-var RollupDims = []string{"ai_model", "response_status_code", "is_success", "cache_status", "retry_success_count", "fallback_option"}
+var RollupDims = []string{"ai_org", "ai_model", "response_status_code", "is_success", "cache_status", "retry_success_count", "fallback_option"}
 
 // RollupSums are the columns whose sums a rollup row holds, each in column
 // SumColumn(name); the number of logs is in column n.

@@ -11,7 +11,8 @@ import (
 )
 
 // Analytics from the hourly rollups of sealed partitions (package seal). An
-// unfiltered aggregate over logs whose expressions the rollup can answer
+// aggregate over logs, unfiltered or filtered on the rollup's dimensions only,
+// whose expressions the rollup can answer
 // (counts, sums, averages and conditions over seal.RollupDims, first and last
 // created_at) reads the whole hours of rolled-up days from the rollup table,
 // and the rest of its range — today, hours cut by the range's ends, days not
@@ -37,10 +38,21 @@ func set(names []string) map[string]bool {
 // f from the rollups, with its arguments and texts rewritten for it; ok is
 // false when the rollups cannot answer (then use source).
 func (s *Store) rollupSource(ctx context.Context, sc Scope, f filter.Filter, texts []string) (from string, args []any, rewritten []string, ok bool, err error) {
+	if s.seal == nil || !sc.Valid() {
+		return "", nil, nil, false, nil
+	}
+	// Filters on the rollup's dimensions (model, provider, status code, cache
+	// status...) apply to its rows as they are; any other filter needs the logs.
 	rest := f
 	rest.Min, rest.Max = 0, 0
-	if s.seal == nil || !sc.Valid() || !rest.Empty() {
-		return "", nil, nil, false, nil
+	var cond string
+	var cargs []any
+	if !rest.Empty() {
+		cond, cargs = rest.Where(sc.Tenant())
+		if _, ok := rewrite(strings.ReplaceAll(cond, "?", "0"), true); !ok {
+			return "", nil, nil, false, nil
+		}
+		cond = " AND (" + cond + ")"
 	}
 	rewritten = make([]string, len(texts))
 	for i, t := range texts {
@@ -102,11 +114,12 @@ func (s *Store) rollupSource(ctx context.Context, sc Scope, f filter.Filter, tex
 	tw, targs := sc.Tenant().Where()
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(parts)), ", ")
 	rollSel := "SELECT " + strings.Join(rollCols, ", ") + " FROM " + seal.HourlyTable(logevent.LogsTable) +
-		" WHERE " + tw + " AND " + inHours + " AND src_part IN (" + marks + ")"
+		" WHERE " + tw + " AND " + inHours + " AND src_part IN (" + marks + ")" + cond
 	args = append(targs, hargs...)
 	for _, p := range parts {
 		args = append(args, p)
 	}
+	args = append(args, cargs...)
 	return "(" + rollSel + " UNION ALL " + rawSel + ")", append(args, rargs...), rewritten, true, nil
 }
 

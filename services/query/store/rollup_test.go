@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/url"
 	"testing"
 	"time"
 
@@ -59,7 +60,8 @@ func TestToRollupRewritesWhatTheRollupAnswers(t *testing.T) {
 }
 
 // Counts, graphs, totals, groups and breakdowns read from the hourly rollups of
-// sealed days answer what the same queries answer over the logs with FINAL:
+// sealed days, unfiltered and filtered on the rollup's dimensions, answer what
+// the same queries answer over the logs with FINAL:
 // before sealing, after sealing and rolling up (over a range whose ends cut
 // hours), and after a late copy lands in a rolled-up day (which is then read
 // from the logs until it is rolled up again).
@@ -90,6 +92,14 @@ func TestRollupsAnswerLikeTheLogs(t *testing.T) {
 	sc := NewScope(principal("wsa", tenant.PlanProduction), now)
 	rng := filter.Filter{Min: logevent.MillisOf(now.Add(-100 * time.Hour)), Max: logevent.MillisOf(now)} // ends cut hours
 
+	byModel, err := filter.FromQuery(url.Values{"ai_model": {"claude-3-5-sonnet,gpt-4o"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byStatus, err := filter.FromQuery(url.Values{"status_code": {"500,429"}, "cache_status": {logevent.CacheHit}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	exprs := []string{"count()", "countIf(`is_success` = 0)", "sum(`cost`)", "avg(`cost`)", "sum(`total_units`)",
 		"avg(`total_units`)", "sum(`req_units`)", "avgIf(`response_time`, `cache_status` IN ('HIT', 'SEMANTIC HIT'))",
 		"countIf(`is_success` = 0) * 100 / count()", "uniqExactIf(`response_status_code`, `is_success` = 0)",
@@ -97,7 +107,7 @@ func TestRollupsAnswerLikeTheLogs(t *testing.T) {
 	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
 	check := func(when string) {
 		t.Helper()
-		for _, f := range []filter.Filter{{}, rng} {
+		for _, f := range []filter.Filter{{}, rng, byModel, byStatus} {
 			n, err := st.Count(ctx, sc, f)
 			if err != nil {
 				t.Fatal(err)
@@ -157,9 +167,18 @@ func TestRollupsAnswerLikeTheLogs(t *testing.T) {
 	rolled := func() bool {
 		t.Helper()
 		time.Sleep(seal.MaxAge)
-		_, _, _, ok, err := st.rollupSource(ctx, sc, rng, []string{"count()"})
-		if err != nil {
+		ok := true
+		for _, f := range []filter.Filter{rng, byModel, byStatus} {
+			_, _, _, yes, err := st.rollupSource(ctx, sc, f, []string{"count()"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok = ok && yes
+		}
+		if bySearch, err := filter.FromQuery(url.Values{"search": {"x"}}); err != nil {
 			t.Fatal(err)
+		} else if _, _, _, yes, err := st.rollupSource(ctx, sc, bySearch, []string{"count()"}); err != nil || yes {
+			t.Fatalf("rollups answer a body search (%v)", err)
 		}
 		return ok
 	}
