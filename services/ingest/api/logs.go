@@ -148,7 +148,7 @@ func (h *Handler) prepare(it *item, p tenant.Principal, rc *reqContext) prepared
 	if n > 0 {
 		h.m.redacted.Add(float64(n))
 	}
-	b, errs, err := e.ValidateEncode(h.o.Limits, &it.checks)
+	b, errs, err := e.ValidateAppend(nil, h.o.Limits, &it.checks)
 	if errs != nil {
 		return prepared{id: e.ID, errs: errs}
 	}
