@@ -66,27 +66,30 @@ func DecodeStrict(b []byte) (Event, error) {
 	return e, nil
 }
 
-// DecodeStrictAliasing is DecodeStrict without copying b: the event's
-// strings and payloads may point into b, so b must not change, nor be reused,
-// while the event or any string taken from it is in use. It is for a caller
-// that decodes from a reused buffer and is done with the event (encoded it,
-// copied what it keeps) before the buffer changes, as ingest is. When checks
-// is not nil it is reset and told what the decoder learnt of the raw
-// payloads, for ValidateAppend.
-func DecodeStrictAliasing(b []byte, checks *RawChecks) (Event, error) {
+// DecodeStrictAliasing is DecodeStrict into *e (all of which it sets; the
+// zero Event on an error) without copying b: the event's strings and
+// payloads may point into b, so b must not change, nor be reused, while the
+// event or any string taken from it is in use. It is for a caller that
+// decodes from a reused buffer into a reused event and is done with the
+// event (encoded it, copied what it keeps) before the buffer changes, as
+// ingest is. When checks is not nil it is reset and told what the decoder
+// learnt of the raw payloads, for ValidateAppend.
+func DecodeStrictAliasing(b []byte, e *Event, checks *RawChecks) error {
 	var rs *rawScan
 	if checks != nil {
 		*checks = RawChecks{}
 		rs = &checks.rs
 	}
-	e := New()
-	if decodeFastIn(b, &e, rs) {
-		return e, nil
+	*e = New()
+	if decodeFastIn(b, e, rs) {
+		return nil
 	}
 	if checks != nil {
 		*checks = RawChecks{}
 	}
-	return DecodeStrict(b)
+	var err error
+	*e, err = DecodeStrict(b)
+	return err
 }
 
 // Key is the Kafka message key of e: its id, so a log and its retries land on

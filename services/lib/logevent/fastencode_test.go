@@ -215,8 +215,8 @@ func checkValidateAppendWith(t *testing.T, name string, e *Event, checks *RawChe
 func checkDecodedValidateAppend(t *testing.T, name string, b []byte) {
 	t.Helper()
 	var checks RawChecks
-	e, err := DecodeStrictAliasing(bytes.Clone(b), &checks)
-	if err != nil {
+	var e Event
+	if err := DecodeStrictAliasing(bytes.Clone(b), &e, &checks); err != nil {
 		return
 	}
 	checkValidateAppendWith(t, name+" (decoded)", &e, &checks)
