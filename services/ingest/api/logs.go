@@ -419,13 +419,21 @@ var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<
 
 const streamChunkBytes = 4 << 20
 
+// chunkPool holds the NDJSON handler's message chunks, which grow to a
+// request's events up to StreamChunkEvents (about 150 bytes a message).
+var chunkPool = sync.Pool{New: func() any { return new([]kafka.Message) }}
+
 func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, body io.Reader, b *budget) {
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(body)
 	defer func() { br.Reset(nil); readerPool.Put(br) }()
 	lr := &lineReader{r: br, maxLine: 2 * h.o.MaxEventBytes}
 	res := streamResponse{LogIDs: []string{}}
-	var chunk []kafka.Message
+	// kafka-go copies the messages it is given, never the slice: the chunk
+	// is reused by later requests whatever the produce call returned.
+	chunkp := chunkPool.Get().(*[]kafka.Message)
+	chunk := *chunkp
+	defer func() { clear(chunk[:cap(chunk)]); *chunkp = chunk[:0]; chunkPool.Put(chunkp) }()
 	var chunkIDs []string
 	chunkBytes := 0
 	tooLarge := 0
