@@ -35,6 +35,10 @@ type Config struct {
 	// 0 leaves the runtime's default; GOMEMLIMIT, when set, wins). With it the
 	// GC runs less often (GOGC 200 unless GOGC is set) until the heap nears it.
 	MemoryLimitMB int
+	// CPUProfile, when not empty, is a file that receives a CPU profile
+	// (runtime/pprof) of the whole run, written at shutdown (default empty:
+	// no profile). It is a file, never an HTTP endpoint.
+	CPUProfile string
 
 	Kafka      kafkaconf.Config
 	ClickHouse chconn.Config
@@ -54,6 +58,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.Duration(&c.DrainTimeout, "drain-timeout", "LOGPIPE_DRAIN_TIMEOUT", 30*time.Second, "bound on waiting for in-flight requests at shutdown")
 	fs.Duration(&c.QuotaSync, "quota-sync", "LOGPIPE_QUOTA_SYNC", 5*time.Second, "how often usage counts are flushed to and read from ClickHouse")
 	fs.Int(&c.MemoryLimitMB, "memory-limit-mb", "LOGPIPE_INGEST_MEMORY_LIMIT_MB", 224, "Go soft memory limit in MiB (0: runtime default)")
+	fs.String(&c.CPUProfile, "cpu-profile", "LOGPIPE_INGEST_CPU_PROFILE", "", "file to write a CPU profile of the run to at shutdown (empty: none)")
 	finishKafka := kafkaconf.RegisterFlags(fs, &c.Kafka)
 	chconn.RegisterFlags(fs, &c.ClickHouse)
 

@@ -28,7 +28,9 @@ import (
 )
 
 // Producer writes messages to one Kafka topic and returns nil only when all of
-// them are acknowledged.
+// them are acknowledged. Once it returned nil it must not read the messages'
+// keys and values again: the handler reuses their memory for later requests.
+// After an error it may go on reading them; the handler then leaves them be.
 type Producer interface {
 	Produce(ctx context.Context, msgs ...kafka.Message) error
 }

@@ -30,20 +30,35 @@ import (
 	"logpipe/lib/testenv"
 )
 
-// fakeProducer records what it is asked to produce, or fails with err.
+// fakeProducer records what it is asked to produce (unless discard), or
+// fails with err; with hold it keeps the failed messages as given in held,
+// like a Kafka writer still retrying them.
 type fakeProducer struct {
-	mu   sync.Mutex
-	msgs []kafka.Message
-	err  error
+	mu      sync.Mutex
+	msgs    []kafka.Message
+	err     error
+	hold    bool
+	held    []kafka.Message
+	discard bool
 }
 
 func (f *fakeProducer) Produce(_ context.Context, msgs ...kafka.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
+		if f.hold {
+			f.held = append(f.held, msgs...)
+		}
 		return f.err
 	}
-	f.msgs = append(f.msgs, msgs...)
+	if f.discard {
+		return nil
+	}
+	for _, m := range msgs {
+		// the handler reuses the memory of acknowledged messages
+		m.Key, m.Value = bytes.Clone(m.Key), bytes.Clone(m.Value)
+		f.msgs = append(f.msgs, m)
+	}
 	return nil
 }
 
@@ -680,6 +695,53 @@ func TestNDJSONLongStreamMatchesSingleEvents(t *testing.T) {
 		got, want := hs.logs.msgs[i], single.logs.msgs[0]
 		if !bytes.Equal(got.Key, want.Key) || !bytes.Equal(got.Value, want.Value) {
 			t.Fatalf("line %d: streamed message differs from the single post\n got %s\nwant %s", i+1, got.Value, want.Value)
+		}
+	}
+}
+
+// A failed produce may leave the Kafka writer reading its messages: later
+// requests, which reuse the memory of acknowledged ones, must not write over
+// them.
+func TestFailedProduceKeepsItsMessages(t *testing.T) {
+	body, err := os.ReadFile("testdata/events.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := strings.ReplaceAll(string(body), `"id":"01`, `"id":"02`)
+	array := "[" + strings.ReplaceAll(strings.TrimSpace(other), "\n", ",") + "]"
+	hs := newHarness(t, Options{}, nil)
+	ndjson := []string{"Content-Type", "application/x-ndjson"}
+	if w := hs.do(t, "POST", "/v1/logs", string(body), ndjson...); w.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	hs.logs.mu.Lock()
+	hs.logs.err, hs.logs.hold = errors.New("broker down"), true
+	hs.logs.mu.Unlock()
+	if w := hs.do(t, "POST", "/v1/logs", string(body), ndjson...); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d: %s; want 503", w.Code, w.Body)
+	}
+	hs.logs.mu.Lock()
+	held := hs.logs.held
+	var want []string
+	for _, m := range held {
+		want = append(want, string(m.Value))
+	}
+	hs.logs.err = nil
+	hs.logs.mu.Unlock()
+	if len(held) == 0 {
+		t.Fatal("the failed request produced nothing")
+	}
+	for i := 0; i < 4; i++ {
+		if w := hs.do(t, "POST", "/v1/logs", other, ndjson...); w.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		if w := hs.do(t, "POST", "/v1/logs", array); w.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+	for i, m := range held {
+		if string(m.Value) != want[i] {
+			t.Fatalf("message %d of the failed request changed after it failed:\n got %.120s\nwant %.120s", i, m.Value, want[i])
 		}
 	}
 }

@@ -36,8 +36,7 @@ func decodeItem(raw []byte, it *item) []logevent.FieldError {
 		return []logevent.FieldError{{Field: "", Reason: "must be a JSON object"}}
 	}
 	// Gateways post full events at volume: try that first.
-	ev, err := logevent.DecodeStrictAliasing(raw, &it.checks)
-	if err != nil {
+	if err := logevent.DecodeStrictAliasing(raw, &it.ev, &it.checks); err != nil {
 		if isInsertShape(raw) {
 			var errs []logevent.FieldError
 			*it, errs = decodeInsert(raw)
@@ -45,7 +44,7 @@ func decodeItem(raw []byte, it *item) []logevent.FieldError {
 		}
 		return []logevent.FieldError{decodeError(err)}
 	}
-	it.ev, it.hasCreatedAt = ev, ev.CreatedAt != 0
+	it.hasCreatedAt = it.ev.CreatedAt != 0
 	return nil
 }
 

@@ -99,9 +99,9 @@ type prepared struct {
 }
 
 // prepare applies the API key's tenant, the request headers, id and
-// created_at rules and DO NOT TRACK to it, validates and encodes it. It
-// changes *it; the caller may reuse it for the next item.
-func (h *Handler) prepare(it *item, p tenant.Principal, rc *reqContext) prepared {
+// created_at rules and DO NOT TRACK to it, validates and encodes it into a.
+// It changes *it; the caller may reuse it for the next item.
+func (h *Handler) prepare(it *item, p tenant.Principal, rc *reqContext, a *arena) prepared {
 	e := &it.ev
 	e.OrganisationID, e.WorkspaceID, e.APIKeyID = p.OrganisationID, p.WorkspaceID, p.KeyID
 	e.RetentionDays = uint16(min(p.RetentionDays, 65535))
@@ -148,7 +148,8 @@ func (h *Handler) prepare(it *item, p tenant.Principal, rc *reqContext) prepared
 	if n > 0 {
 		h.m.redacted.Add(float64(n))
 	}
-	b, errs, err := e.ValidateEncode(h.o.Limits, &it.checks)
+	free := a.free()
+	b, errs, err := e.ValidateAppend(free, h.o.Limits, &it.checks)
 	if errs != nil {
 		return prepared{id: e.ID, errs: errs}
 	}
@@ -160,7 +161,7 @@ func (h *Handler) prepare(it *item, p tenant.Principal, rc *reqContext) prepared
 		return prepared{id: e.ID, tooLarge: true, errs: []logevent.FieldError{{Field: "",
 			Reason: fmt.Sprintf("the event is %d bytes encoded; the limit is %d (bodies included)", n, h.o.MaxEventBytes)}}}
 	}
-	return prepared{id: e.ID, msg: kafka.Message{Key: key, Value: b}}
+	return prepared{id: e.ID, msg: kafka.Message{Key: key, Value: a.keep(free, b)}}
 }
 
 // insertResponse answers a fully accepted POST /v1/logs.
@@ -219,6 +220,7 @@ func (h *Handler) postLogs(c *gin.Context) {
 	}
 	h.m.reqEvents.Observe(float64(len(items)))
 	it := new(item) // one for every element: the event escapes to the heap
+	a := new(arena)
 	msgs := make([]kafka.Message, 0, len(items))
 	ids := make([]string, 0, len(items))
 	var fields []logevent.FieldError
@@ -227,7 +229,7 @@ func (h *Handler) postLogs(c *gin.Context) {
 		errs := decodeItem(raw, it)
 		var pr prepared
 		if errs == nil {
-			pr = h.prepare(it, p, &rc)
+			pr = h.prepare(it, p, &rc, a)
 			errs = pr.errs
 		}
 		if errs != nil {
@@ -247,6 +249,7 @@ func (h *Handler) postLogs(c *gin.Context) {
 		ids = append(ids, pr.id)
 	}
 	if bad > 0 {
+		a.release() // nothing was produced
 		h.m.rejected.WithLabelValues(reasonInvalid).Add(float64(bad - tooLarge))
 		h.m.rejected.WithLabelValues(reasonTooLarge).Add(float64(tooLarge))
 		status, code := http.StatusBadRequest, apierr.CodeInvalid
@@ -264,9 +267,10 @@ func (h *Handler) postLogs(c *gin.Context) {
 		if status == http.StatusServiceUnavailable {
 			h.setRetryAfter(c)
 		}
-		c.AbortWithStatusJSON(status, body)
+		c.AbortWithStatusJSON(status, body) // the arena is dropped: the writer may still read it
 		return
 	}
+	a.release()
 	c.JSON(http.StatusOK, insertResponse{Status: "success", Message: plural(len(ids), "log") + " inserted", LogIDs: ids})
 }
 
@@ -415,16 +419,25 @@ var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<
 
 const streamChunkBytes = 4 << 20
 
+// chunkPool holds the NDJSON handler's message chunks, which grow to a
+// request's events up to StreamChunkEvents (about 150 bytes a message).
+var chunkPool = sync.Pool{New: func() any { return new([]kafka.Message) }}
+
 func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, body io.Reader, b *budget) {
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(body)
 	defer func() { br.Reset(nil); readerPool.Put(br) }()
 	lr := &lineReader{r: br, maxLine: 2 * h.o.MaxEventBytes}
 	res := streamResponse{LogIDs: []string{}}
-	var chunk []kafka.Message
+	// kafka-go copies the messages it is given, never the slice: the chunk
+	// is reused by later requests whatever the produce call returned.
+	chunkp := chunkPool.Get().(*[]kafka.Message)
+	chunk := *chunkp
+	defer func() { clear(chunk[:cap(chunk)]); *chunkp = chunk[:0]; chunkPool.Put(chunkp) }()
 	var chunkIDs []string
 	chunkBytes := 0
 	tooLarge := 0
+	a := new(arena)
 	reject := func(line int, code string, fields []logevent.FieldError) {
 		res.Rejected++
 		if len(res.Errors) < maxListedErrors {
@@ -433,13 +446,17 @@ func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, bod
 			res.ErrorsTruncated = true
 		}
 	}
+	// flush produces the chunk; after it succeeded nothing reads the arena
+	// any more and it is reused, after a failure it is dropped.
 	flush := func() bool {
 		if len(chunk) == 0 {
+			a.release()
 			return true
 		}
 		h.m.reqEvents.Observe(float64(len(chunk)))
 		status, eb := h.publish(c.Request.Context(), p, chunk)
 		if status != 0 {
+			a = new(arena)
 			res.Error = &eb.Error
 			if status == http.StatusServiceUnavailable {
 				h.setRetryAfter(c)
@@ -447,6 +464,7 @@ func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, bod
 			c.AbortWithStatusJSON(status, finishStream(&res))
 			return false
 		}
+		a.release()
 		res.Accepted += len(chunk)
 		res.LogIDs = append(res.LogIDs, chunkIDs...)
 		b.give(int64(chunkBytes))
@@ -504,7 +522,7 @@ func (h *Handler) stream(c *gin.Context, p tenant.Principal, rc *reqContext, bod
 		errs := decodeItem(raw, it)
 		var pr prepared
 		if errs == nil {
-			pr = h.prepare(it, p, rc)
+			pr = h.prepare(it, p, rc, a)
 			errs = pr.errs
 		}
 		if errs != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -11,20 +12,23 @@ import (
 
 // Encode returns the wire form of e on Kafka: its JSON object with the
 // documented keys.
-func Encode(e *Event) ([]byte, error) { return encode(e, nil) }
+func Encode(e *Event) ([]byte, error) { return appendEncode(nil, e, nil) }
 
-// encode is Encode, told by rs (when not nil) which raw payloads validation
-// found fit to copy as is.
-func encode(e *Event, rs *rawScan) ([]byte, error) {
+// appendEncode appends Encode's bytes to dst, told by rs (when not nil)
+// which raw payloads validation found fit to copy as is. On an error it
+// returns dst unchanged.
+func appendEncode(dst []byte, e *Event, rs *rawScan) ([]byte, error) {
 	// The fast path writes exactly what encoding/json writes (fastencode.go).
-	if b, ok := appendEvent(make([]byte, 0, sizeHint(e)), e, rs); ok {
+	n := len(dst)
+	grown := slices.Grow(dst, sizeHint(e))
+	if b, ok := appendEvent(grown, e, rs); ok {
 		return b, nil
 	}
 	b, err := json.Marshal(e)
 	if err != nil {
-		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+		return dst, fmt.Errorf("encode event %s: %w", e.ID, err)
 	}
-	return b, nil
+	return append(grown[:n], b...), nil
 }
 
 // Decode parses one JSON event into a New event, so absent fields keep their
@@ -62,27 +66,30 @@ func DecodeStrict(b []byte) (Event, error) {
 	return e, nil
 }
 
-// DecodeStrictAliasing is DecodeStrict without copying b: the event's
-// strings and payloads may point into b, so b must not change, nor be reused,
-// while the event or any string taken from it is in use. It is for a caller
-// that decodes from a reused buffer and is done with the event (encoded it,
-// copied what it keeps) before the buffer changes, as ingest is. When checks
-// is not nil it is reset and told what the decoder learnt of the raw
-// payloads, for ValidateEncode.
-func DecodeStrictAliasing(b []byte, checks *RawChecks) (Event, error) {
+// DecodeStrictAliasing is DecodeStrict into *e (all of which it sets; the
+// zero Event on an error) without copying b: the event's strings and
+// payloads may point into b, so b must not change, nor be reused, while the
+// event or any string taken from it is in use. It is for a caller that
+// decodes from a reused buffer into a reused event and is done with the
+// event (encoded it, copied what it keeps) before the buffer changes, as
+// ingest is. When checks is not nil it is reset and told what the decoder
+// learnt of the raw payloads, for ValidateAppend.
+func DecodeStrictAliasing(b []byte, e *Event, checks *RawChecks) error {
 	var rs *rawScan
 	if checks != nil {
 		*checks = RawChecks{}
 		rs = &checks.rs
 	}
-	e := New()
-	if decodeFastIn(b, &e, rs) {
-		return e, nil
+	*e = New()
+	if decodeFastIn(b, e, rs) {
+		return nil
 	}
 	if checks != nil {
 		*checks = RawChecks{}
 	}
-	return DecodeStrict(b)
+	var err error
+	*e, err = DecodeStrict(b)
+	return err
 }
 
 // Key is the Kafka message key of e: its id, so a log and its retries land on

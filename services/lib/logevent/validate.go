@@ -51,26 +51,29 @@ var IDPattern = regexp.MustCompile(`^[A-Za-z0-9_.:\-]{1,64}$`)
 // id, workspace and created_at set (ingest sets them before validating).
 func (e *Event) Validate(l Limits) []FieldError { return e.validate(l, nil) }
 
-// ValidateEncode is Validate and, when it finds nothing, Encode: it returns
-// Validate's errors, or else Encode's bytes and error. It reads each raw
-// payload once for both, where Validate then Encode read it twice, and not
-// at all when checks (which may be nil) says DecodeStrictAliasing already
-// read that very payload.
-func (e *Event) ValidateEncode(l Limits, checks *RawChecks) ([]byte, []FieldError, error) {
+// ValidateAppend is Validate and, when it finds nothing, Encode appending to
+// dst: it returns Validate's errors (and dst unchanged), or else dst with
+// Encode's bytes appended and Encode's error. It reads each raw payload once
+// for both, where Validate then Encode read it twice, and not at all when
+// checks (which may be nil) says DecodeStrictAliasing already read that very
+// payload. dst grows like append's result when it lacks room, so a caller
+// encoding many events into one buffer passes an empty slice of its free
+// capacity to tell whether the event went there.
+func (e *Event) ValidateAppend(dst []byte, l Limits, checks *RawChecks) ([]byte, []FieldError, error) {
 	var own RawChecks
 	if checks == nil {
 		checks = &own
 	}
 	rs := &checks.rs
 	if errs := e.validate(l, rs); errs != nil {
-		return nil, errs, nil
+		return dst, errs, nil
 	}
-	b, err := encode(e, rs)
+	b, err := appendEncode(dst, e, rs)
 	return b, nil, err
 }
 
 // RawChecks carries what DecodeStrictAliasing learnt of an event's raw
-// payloads (valid JSON, fit to copy as is) to ValidateEncode. A payload
+// payloads (valid JSON, fit to copy as is) to ValidateAppend. A payload
 // replaced since (another slice) is read again; one changed in place is not
 // noticed, so payload bytes must not be written to. The zero value knows
 // nothing.
