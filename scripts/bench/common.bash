@@ -1,5 +1,5 @@
 # Sourced by the benchmarks that run the query service against the test
-# ClickHouse (query.sh, export.sh, tenants.sh); not a benchmark
+# ClickHouse (query.sh, export.sh, tenants.sh, freshness.sh); not a benchmark
 # itself (scripts/bench.sh runs only *.sh). Before sourcing, set NAME (the
 # benchmark's name) and BINS (the binaries it needs from .cache/bin). It sets
 # REPO, BIN, CH_ADDR/HOST/PORT, a private database DB, workspace WS and work
