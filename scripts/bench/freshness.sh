@@ -192,7 +192,8 @@ lag=$(curl -fs "http://127.0.0.1:$CPORT/metrics" | awk '/^logpipe_consumer_lag_m
 
 awk -v rate="$RATE" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
     n++; e += f["events"]; s += f["seconds"]; err += f["errors"]; if (f["p99_ms"] > p99) p99 = f["p99_ms"] }
-  END { printf "background load asked at %s events/s: %d finished passes of the events file, %d events in %.1f s = %.0f events/s, request p99 up to %s ms, %d errors\n", rate, n, e, s, (s ? e / s : 0), p99, err }' "$WORK/load.txt"
+  END { if (n) printf "background load asked at %s events/s: %d finished passes of the events file, %d events in %.1f s = %.0f events/s, request p99 up to %s ms, %d errors\n", rate, n, e, s, e / s, p99, err
+        else printf "background load asked at %s events/s: no pass of the events file finished while the markers ran\n", rate }' "$WORK/load.txt"
 grep -v '^$' "$WORK/load.err" | tail -3 || true
 python3 - "$WORK/markers.txt" "$t0" "$t1" "$(( a1 - a0 ))" "$(( ${r1:-0} - ${r0:-0} ))" "$RATE" "$lag" "$AT" <<'EOF'
 import sys
