@@ -4,15 +4,16 @@
 # against the performance targets in the README. Benchmarks are bounded in size and
 # time; BENCH=name runs only scripts/bench/name.sh.
 #
-# The ClickHouse-facing benchmarks (consumer, query, export) run once per
-# engine of LOGPIPE_BENCH_ENGINES (default "26 18": ClickHouse 26.9 and 18.16,
-# see scripts/clickhouse/engine.bash); ingest runs once, on the first.
+# The ClickHouse-facing benchmarks (consumer, query, export, tenants,
+# freshness) run once per engine of LOGPIPE_BENCH_ENGINES (default "26 18":
+# ClickHouse 26.9 and 18.16, see scripts/clickhouse/engine.bash); ingest runs
+# once, on the first.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 source scripts/clickhouse/test-stacks.bash
 ENGINES=(${LOGPIPE_BENCH_ENGINES:-26 18})
-CH_BENCHES=" consumer query export "
+CH_BENCHES=" consumer query export tenants freshness "
 
 started=()
 stop_started() {

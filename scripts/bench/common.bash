@@ -1,9 +1,10 @@
 # Sourced by the benchmarks that run the query service against the test
-# ClickHouse (query.sh, export.sh); not a benchmark itself (scripts/bench.sh
-# runs only *.sh). Before sourcing, set NAME (the benchmark's name) and BINS
-# (the binaries it needs from .cache/bin). It sets REPO, BIN, CH_ADDR/HOST/PORT,
-# a private database DB, workspace WS and work dir WORK, the ch() client, and a
-# cleanup on exit that stops the query service started as QPID and drops DB.
+# ClickHouse (query.sh, export.sh, tenants.sh, freshness.sh); not a benchmark
+# itself (scripts/bench.sh runs only *.sh). Before sourcing, set NAME (the
+# benchmark's name) and BINS (the binaries it needs from .cache/bin). It sets
+# REPO, BIN, CH_ADDR/HOST/PORT, a private database DB, workspace WS and work
+# dir WORK, the ch() client, and a cleanup on exit that stops the query
+# service started as QPID and drops DB.
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
 BIN=$REPO/.cache/bin
