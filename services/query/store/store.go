@@ -130,7 +130,8 @@ type Cursor struct {
 
 // Window spans of List: it reads the newest hour first, then windows eight
 // times wider each, so a first page touches only recent granules however
-// many logs the workspace has.
+// many logs the workspace has; after an empty window it jumps to the newest
+// match below it instead.
 const (
 	firstWindow  = time.Hour
 	windowGrowth = 8
@@ -149,7 +150,8 @@ func (s *Store) List(ctx context.Context, sc Scope, f filter.Filter, after *Curs
 	cols := logevent.ListingColumns()
 	sw, sargs := sc.Where()
 	fw, fargs := f.Where(sc.Tenant())
-	base := "SELECT " + logevent.SelectList(cols) + " FROM " + logevent.LogsTable + " WHERE " + sw + " AND " + fw
+	where := sw + " AND " + fw
+	base := "SELECT " + logevent.SelectList(cols) + " FROM " + logevent.LogsTable + " WHERE " + where
 	baseArgs := append(sargs, fargs...)
 
 	lowest := sc.RetentionCutoff()
@@ -213,6 +215,22 @@ func (s *Store) List(ctx context.Context, sc Scope, f filter.Filter, after *Curs
 		if lo <= lowest {
 			break
 		}
+		if len(got) == 0 {
+			// An empty window: go straight to the newest match below it, if
+			// any, rather than widening step by step over empty time (an
+			// empty workspace would otherwise read every window down to
+			// the retention cutoff).
+			newest, ok, err := s.newestBelow(ctx, where, baseArgs, lowest, lo)
+			if err != nil {
+				return nil, nil, wrap("list logs", err)
+			}
+			if !ok {
+				break
+			}
+			hi = newest + 1
+			lo = hi - span
+			continue
+		}
 		hi = lo
 		span *= windowGrowth
 		lo = hi - span
@@ -223,6 +241,26 @@ func (s *Store) List(ctx context.Context, sc Scope, f filter.Filter, after *Curs
 		next = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
 	return logs, next, nil
+}
+
+// newestBelow returns the created_at of the newest log matching where (a
+// condition over the logs table) in [lowest, below); ok is false when there
+// is none.
+func (s *Store) newestBelow(ctx context.Context, where string, args []any, lowest, below logevent.Millis) (logevent.Millis, bool, error) {
+	q := "SELECT " + colCreatedAt + " FROM " + logevent.LogsTable + " WHERE " + where + " AND " + colCreatedAt + " >= ? AND " + colCreatedAt + " < ? ORDER BY " + colCreatedAt + " DESC LIMIT 1"
+	rows, err := s.conn.Query(ctx, q, append(append([]any{}, args...), uint64(lowest), uint64(below))...)
+	if err != nil {
+		return 0, false, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return 0, false, rows.Err()
+	}
+	var t uint64
+	if err := rows.Scan(&t); err != nil {
+		return 0, false, fmt.Errorf("scan created_at: %w", err)
+	}
+	return logevent.Millis(t), true, rows.Err()
 }
 
 func (s *Store) scanEvents(ctx context.Context, q string, args []any, cols []logevent.Column) ([]logevent.Event, error) {

@@ -189,3 +189,47 @@ func TestListPagesStayExactUnderConcurrentInserts(t *testing.T) {
 		}
 	}
 }
+
+// Listing pages cross long empty stretches (logs 3, 20 and 200 days old,
+// nothing between) in order and completely, and an empty workspace lists
+// nothing.
+func TestListCrossesEmptyTime(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	st := New(conn)
+	ctx := context.Background()
+	now := time.Now()
+	var evs []logevent.Event
+	for i, age := range []time.Duration{3 * 24 * time.Hour, 20 * 24 * time.Hour, 200 * 24 * time.Hour} {
+		for j := 0; j < 7; j++ {
+			evs = append(evs, event("wsa", now.Add(-age-time.Duration(j)*time.Minute), i*10+j))
+		}
+	}
+	insert(t, conn, evs)
+	sc := NewScope(principal("wsa", tenant.PlanEnterprise), now)
+	var got []string
+	var after *Cursor
+	for page := 0; page < 10; page++ {
+		logs, next, err := st.List(ctx, sc, filter.Filter{}, after, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range logs {
+			got = append(got, e.ID)
+		}
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	var want []string
+	for _, e := range evs { // inserted newest first
+		want = append(want, e.ID)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pages list\n  %v\nwant\n  %v", got, want)
+	}
+	empty := NewScope(principal("wsz", tenant.PlanEnterprise), now)
+	if logs, next, err := st.List(ctx, empty, filter.Filter{}, nil, 50); err != nil || len(logs) != 0 || next != nil {
+		t.Errorf("an empty workspace lists %d logs, next %v, err %v", len(logs), next, err)
+	}
+}
