@@ -146,10 +146,17 @@ func (j *Job) rollUpPart(ctx context.Context, p partition) error {
 // Rollups splits [lo, hi) (epoch ms, hi exclusive; 0 means up to now) into
 // the whole UTC hours of rolled-up days, merged where adjacent, and returns
 // them with the parts whose rollup rows cover them. Days without any
-// partition count as rolled up (there is nothing to count); the day holding
-// now never is.
+// partition after the first day with one count as rolled up (there is nothing
+// to count); without any partition at all nothing is; the day holding now
+// never is.
 func (s Snapshot) Rollups(lo, hi, now int64) (hours [][2]int64, parts []string) {
-	if s.days == nil {
+	first := int64(-1)
+	for d := range s.days {
+		if first < 0 || d < first {
+			first = d
+		}
+	}
+	if first < 0 { // no partition at all: nothing is rolled up (a Distributed table has no parts)
 		return nil, nil
 	}
 	today := now - now%dayMillis
@@ -157,7 +164,7 @@ func (s Snapshot) Rollups(lo, hi, now int64) (hours [][2]int64, parts []string) 
 	if hi > 0 && hi < end {
 		end = hi
 	}
-	for d := lo - lo%dayMillis; d < end; d += dayMillis {
+	for d := max(lo-lo%dayMillis, first); d < end; d += dayMillis {
 		names, ok := s.rolled[d]
 		if !ok && s.days[d] {
 			continue
