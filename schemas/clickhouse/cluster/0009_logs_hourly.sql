@@ -32,6 +32,24 @@ ORDER BY (organisation_id, workspace_id, created_at);
 CREATE TABLE IF NOT EXISTS logs_hourly ON CLUSTER '{cluster}' AS logs_hourly_local
 ENGINE = Distributed('{cluster}', currentDatabase(), logs_hourly_local, cityHash64(organisation_id, workspace_id));
 
+CREATE TABLE IF NOT EXISTS logs_hourly_metadata_local ON CLUSTER '{cluster}'
+(
+    organisation_id String,
+    workspace_id String,
+    retention_days UInt16,
+    src_part String,
+    created_at UInt64,
+    meta_key String,
+    meta_value String,
+    n UInt64
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/logs_hourly_metadata_local', '{replica}')
+PARTITION BY (retention_days, toYYYYMMDD(toDateTime(intDiv(created_at, 1000), 'UTC')))
+ORDER BY (organisation_id, workspace_id, meta_key, meta_value, created_at);
+
+CREATE TABLE IF NOT EXISTS logs_hourly_metadata ON CLUSTER '{cluster}' AS logs_hourly_metadata_local
+ENGINE = Distributed('{cluster}', currentDatabase(), logs_hourly_metadata_local, cityHash64(organisation_id, workspace_id));
+
 CREATE TABLE IF NOT EXISTS logs_hourly_parts_local ON CLUSTER '{cluster}'
 (
     retention_days UInt16,

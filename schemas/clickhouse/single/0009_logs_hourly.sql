@@ -8,6 +8,8 @@
 -- a partition's rollup rows only while the partition's single active part is a
 -- recorded src_part: a late write adds a part and the day is read from the logs
 -- again until it is sealed and rolled up anew, so no log is counted twice.
+-- logs_hourly_metadata holds, the same way, per tenant, hour and metadata pair
+-- the number of logs holding it (a log holds each key once).
 --
 -- Both tables are partitioned like logs, so the retention job drops them with
 -- the logs. created_at is the earliest created_at of a row's logs (all in the
@@ -38,6 +40,21 @@ CREATE TABLE IF NOT EXISTS logs_hourly
 ENGINE = MergeTree
 PARTITION BY (retention_days, toYYYYMMDD(toDateTime(intDiv(created_at, 1000), 'UTC')))
 ORDER BY (organisation_id, workspace_id, created_at);
+
+CREATE TABLE IF NOT EXISTS logs_hourly_metadata
+(
+    organisation_id String,
+    workspace_id String,
+    retention_days UInt16,
+    src_part String,
+    created_at UInt64,
+    meta_key String,
+    meta_value String,
+    n UInt64
+)
+ENGINE = MergeTree
+PARTITION BY (retention_days, toYYYYMMDD(toDateTime(intDiv(created_at, 1000), 'UTC')))
+ORDER BY (organisation_id, workspace_id, meta_key, meta_value, created_at);
 
 CREATE TABLE IF NOT EXISTS logs_hourly_parts
 (

@@ -32,6 +32,10 @@ var RollupSums = []string{"cost", "req_units", "res_units", "total_units", "reas
 // SumColumn is the rollup column holding the sum of column name.
 func SumColumn(name string) string { return name + "_sum" }
 
+// HourlyMetadataTable is the metadata rollup of table: per tenant, hour and
+// metadata pair (meta_key, meta_value), the number of logs holding it (n).
+func HourlyMetadataTable(table string) string { return table + "_hourly_metadata" }
+
 // HourlyTable is the rollup table of table.
 func HourlyTable(table string) string { return table + "_hourly" }
 
@@ -128,6 +132,15 @@ func (j *Job) rollUpPart(ctx context.Context, p partition) error {
 		" FROM " + j.table + " WHERE retention_days = ? AND created_at >= ? AND created_at < ? AND _part = ? GROUP BY " + strings.Join(group, ", ")
 	if err := j.conn.Exec(ctx, q, p.part, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
 		return fmt.Errorf("roll up part %s of %s: %w", p.part, j.table, err)
+	}
+	// Metadata is an object: a log holds each key once, so counting the
+	// (key, value) entries counts the logs holding each pair.
+	q = "INSERT INTO " + HourlyMetadataTable(j.table) + " (organisation_id, workspace_id, retention_days, src_part, created_at, meta_key, meta_value, n)" +
+		" SELECT organisation_id, workspace_id, retention_days, ?, min(created_at), k, v, count() FROM " + j.table +
+		" ARRAY JOIN `metadata.key` AS k, `metadata.value` AS v WHERE retention_days = ? AND created_at >= ? AND created_at < ? AND _part = ?" +
+		fmt.Sprintf(" GROUP BY organisation_id, workspace_id, retention_days, intDiv(created_at, %d), k, v", hourMillis)
+	if err := j.conn.Exec(ctx, q, p.part, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
+		return fmt.Errorf("roll up the metadata of part %s of %s: %w", p.part, j.table, err)
 	}
 	b, err := j.conn.PrepareBatch(ctx, "INSERT INTO "+HourlyPartsTable(j.table)+" (retention_days, created_at, partition_id, src_part, rolled_at)")
 	if err != nil {

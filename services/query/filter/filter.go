@@ -75,6 +75,8 @@ type Filter struct {
 type cond struct {
 	sql  string
 	args []any
+	// pair is the metadata key and value of a plain metadata condition.
+	pair *[2]string
 }
 
 type fbCond struct {
@@ -84,6 +86,16 @@ type fbCond struct {
 
 // Empty reports whether f has no condition at all (time bounds included).
 func (f Filter) Empty() bool { return f.Min == 0 && f.Max == 0 && len(f.conds) == 0 && len(f.fb) == 0 }
+
+// MetadataPair returns the metadata key and value f filters on when that
+// pair is f's only condition besides its time bounds (a log matches when its
+// metadata holds the pair).
+func (f Filter) MetadataPair() (key, value string, ok bool) {
+	if len(f.conds) != 1 || len(f.fb) != 0 || f.conds[0].pair == nil {
+		return "", "", false
+	}
+	return f.conds[0].pair[0], f.conds[0].pair[1], true
+}
 
 // Where returns the filter as an SQL fragment over the logs table joined by
 // AND (never empty: "1" when there is no condition) and its arguments.
@@ -353,7 +365,7 @@ func Parse(p Params) (Filter, error) {
 			if strings.HasSuffix(name, "_max") {
 				op = " <= ?"
 			}
-			f.conds = append(f.conds, cond{col(column) + op, []any{v}})
+			f.conds = append(f.conds, cond{sql: col(column) + op, args: []any{v}})
 		case name == Search:
 			s, err := one()
 			if err != nil {
@@ -362,8 +374,8 @@ func Parse(p Params) (Filter, error) {
 			if s == "" || len(s) > MaxSearchLen {
 				return Filter{}, bad(name, "must be 1 to %d bytes of text", MaxSearchLen)
 			}
-			f.conds = append(f.conds, cond{col("is_tracked") + " = 1 AND (positionCaseInsensitiveUTF8(" + col("request.body") +
-				", ?) > 0 OR positionCaseInsensitiveUTF8(" + col("response.body") + ", ?) > 0)", []any{s, s}})
+			f.conds = append(f.conds, cond{sql: col("is_tracked") + " = 1 AND (positionCaseInsensitiveUTF8(" + col("request.body") +
+				", ?) > 0 OR positionCaseInsensitiveUTF8(" + col("response.body") + ", ?) > 0)", args: []any{s, s}})
 		case name == "status_code":
 			vals, err := split(name, vs)
 			if err != nil {
@@ -377,7 +389,7 @@ func Parse(p Params) (Filter, error) {
 				}
 				args[i] = uint16(n)
 			}
-			f.conds = append(f.conds, cond{col("response_status_code") + " IN (" + placeholders(len(args)) + ")", args})
+			f.conds = append(f.conds, cond{sql: col("response_status_code") + " IN (" + placeholders(len(args)) + ")", args: args})
 		case name == "is_success":
 			s, err := one()
 			if err != nil {
@@ -391,7 +403,7 @@ func Parse(p Params) (Filter, error) {
 			default:
 				return Filter{}, bad(name, "must be true, false, 1 or 0, got %q", s)
 			}
-			f.conds = append(f.conds, cond{col("is_success") + " = ?", []any{v}})
+			f.conds = append(f.conds, cond{sql: col("is_success") + " = ?", args: []any{v}})
 		case name == "ai_org_model":
 			vals, err := split(name, vs)
 			if err != nil {
@@ -407,7 +419,7 @@ func Parse(p Params) (Filter, error) {
 				ors = append(ors, "("+col("ai_org")+" = ? AND "+col("ai_model")+" = ?)")
 				args = append(args, org, model)
 			}
-			f.conds = append(f.conds, cond{"(" + strings.Join(ors, " OR ") + ")", args})
+			f.conds = append(f.conds, cond{sql: "(" + strings.Join(ors, " OR ") + ")", args: args})
 		case name == "metadata":
 			c, err := metadata(vs)
 			if err != nil {
@@ -427,7 +439,7 @@ func Parse(p Params) (Filter, error) {
 			for i, s := range vals {
 				args[i] = s
 			}
-			f.conds = append(f.conds, cond{col(column) + " IN (" + placeholders(len(args)) + ")", args})
+			f.conds = append(f.conds, cond{sql: col(column) + " IN (" + placeholders(len(args)) + ")", args: args})
 		}
 	}
 	if f.Min > 0 && f.Max > 0 && f.Min > f.Max {
@@ -498,10 +510,10 @@ func metadata(vs []string) ([]cond, error) {
 	for _, k := range keys {
 		has := "arrayExists((mk, mv) -> mk = ? AND mv = ?, " + mk.Quoted() + ", " + mv.Quoted() + ")"
 		if k == "_user" {
-			out = append(out, cond{"(" + user.Quoted() + " = ? OR " + has + ")", []any{pairs[k], k, pairs[k]}})
+			out = append(out, cond{sql: "(" + user.Quoted() + " = ? OR " + has + ")", args: []any{pairs[k], k, pairs[k]}})
 			continue
 		}
-		out = append(out, cond{has, []any{k, pairs[k]}})
+		out = append(out, cond{sql: has, args: []any{k, pairs[k]}, pair: &[2]string{k, pairs[k]}})
 	}
 	return out, nil
 }

@@ -62,26 +62,10 @@ func (s *Store) rollupSource(ctx context.Context, sc Scope, f filter.Filter, tex
 		}
 		rewritten[i] = r
 	}
-	snap, err := s.seal.Snapshot(ctx)
-	if err != nil {
-		return "", nil, nil, false, wrap("read partitions", err)
+	inHours, hargs, parts, ok, err := s.rolledHours(ctx, sc, f)
+	if err != nil || !ok {
+		return "", nil, nil, false, err
 	}
-	lo := max(int64(sc.RetentionCutoff()), int64(f.Min))
-	hi := int64(0)
-	if f.Max > 0 {
-		hi = int64(f.Max) + 1
-	}
-	hours, parts := snap.Rollups(lo, hi, time.Now().UnixMilli())
-	if len(hours) == 0 {
-		return "", nil, nil, false, nil
-	}
-	var terms []string
-	var hargs []any
-	for _, h := range hours {
-		terms = append(terms, "("+colCreatedAt+" >= ? AND "+colCreatedAt+" < ?)")
-		hargs = append(hargs, uint64(h[0]), uint64(h[1]))
-	}
-	inHours := "(" + strings.Join(terms, " OR ") + ")"
 
 	q := func(name string) string { return "`" + name + "`" }
 	rollCols := []string{q("created_at"), q("last_created_at")}
@@ -121,6 +105,63 @@ func (s *Store) rollupSource(ctx context.Context, sc Scope, f filter.Filter, tex
 	}
 	args = append(args, cargs...)
 	return "(" + rollSel + " UNION ALL " + rawSel + ")", append(args, rargs...), rewritten, true, nil
+}
+
+// rolledHours returns the condition on created_at of the whole hours of
+// rolled-up days in the time range of sc and f, its arguments and the parts
+// whose rollup rows cover them; ok is false when there are none.
+func (s *Store) rolledHours(ctx context.Context, sc Scope, f filter.Filter) (inHours string, args []any, parts []string, ok bool, err error) {
+	snap, err := s.seal.Snapshot(ctx)
+	if err != nil {
+		return "", nil, nil, false, wrap("read partitions", err)
+	}
+	lo := max(int64(sc.RetentionCutoff()), int64(f.Min))
+	hi := int64(0)
+	if f.Max > 0 {
+		hi = int64(f.Max) + 1
+	}
+	hours, parts := snap.Rollups(lo, hi, time.Now().UnixMilli())
+	if len(hours) == 0 {
+		return "", nil, nil, false, nil
+	}
+	var terms []string
+	for _, h := range hours {
+		terms = append(terms, "("+colCreatedAt+" >= ? AND "+colCreatedAt+" < ?)")
+		args = append(args, uint64(h[0]), uint64(h[1]))
+	}
+	return "(" + strings.Join(terms, " OR ") + ")", args, parts, true, nil
+}
+
+// metadataCountSource returns, when f's only condition besides its time
+// bounds is one metadata pair, the FROM of the number of logs of sc matching
+// f (column n, to be summed): the hourly metadata rollup for the whole hours
+// of rolled-up days and the logs for the rest; ok is false otherwise.
+func (s *Store) metadataCountSource(ctx context.Context, sc Scope, f filter.Filter) (from string, args []any, ok bool, err error) {
+	key, value, isPair := f.MetadataPair()
+	if s.seal == nil || !sc.Valid() || !isPair {
+		return "", nil, false, nil
+	}
+	inHours, hargs, parts, ok, err := s.rolledHours(ctx, sc, f)
+	if err != nil || !ok {
+		return "", nil, false, err
+	}
+	raw, rargs, err := s.fromWhere(ctx, sc, f, []logevent.Column{mustColumn("created_at")}, "NOT "+inHours, hargs)
+	if err != nil {
+		return "", nil, false, err
+	}
+	rawSel := "SELECT toUInt64(1) AS n FROM " + raw
+	if len(parts) == 0 {
+		return "(" + rawSel + ")", rargs, true, nil
+	}
+	tw, args := sc.Tenant().Where()
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(parts)), ", ")
+	q := "(SELECT n FROM " + seal.HourlyMetadataTable(logevent.LogsTable) + " WHERE " + tw + " AND meta_key = ? AND meta_value = ? AND " +
+		inHours + " AND src_part IN (" + marks + ") UNION ALL " + rawSel + ")"
+	args = append(append(args, key, value), hargs...)
+	for _, p := range parts {
+		args = append(args, p)
+	}
+	return q, append(args, rargs...), true, nil
 }
 
 // aggSource is source for an aggregate naming texts, or the rollups when

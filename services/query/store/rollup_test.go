@@ -84,6 +84,7 @@ func TestRollupsAnswerLikeTheLogs(t *testing.T) {
 			e.IsSuccess, e.ResponseStatusCode = 0, []uint16{500, 429, 502}[i%3]
 		}
 		e.RetrySuccessCount = uint16(i % 3 % 2)
+		e.MetadataKey, e.MetadataValue = []string{"env", "team"}, []string{[]string{"prod", "staging", "dev"}[i%3], fmt.Sprintf("team-%d", i%5)}
 		evs = append(evs, e)
 	}
 	other := event("wsb", now.Add(-30*time.Hour), 1) // another tenant, same day
@@ -100,6 +101,10 @@ func TestRollupsAnswerLikeTheLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	byMeta, err := filter.FromQuery(url.Values{"metadata": {`{"env":"staging"}`}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	exprs := []string{"count()", "countIf(`is_success` = 0)", "sum(`cost`)", "avg(`cost`)", "sum(`total_units`)",
 		"avg(`total_units`)", "sum(`req_units`)", "avgIf(`response_time`, `cache_status` IN ('HIT', 'SEMANTIC HIT'))",
 		"countIf(`is_success` = 0) * 100 / count()", "uniqExactIf(`response_status_code`, `is_success` = 0)",
@@ -107,7 +112,7 @@ func TestRollupsAnswerLikeTheLogs(t *testing.T) {
 	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
 	check := func(when string) {
 		t.Helper()
-		for _, f := range []filter.Filter{{}, rng, byModel, byStatus} {
+		for _, f := range []filter.Filter{{}, rng, byModel, byStatus, byMeta} {
 			n, err := st.Count(ctx, sc, f)
 			if err != nil {
 				t.Fatal(err)
@@ -175,6 +180,11 @@ func TestRollupsAnswerLikeTheLogs(t *testing.T) {
 			}
 			ok = ok && yes
 		}
+		_, _, yes, err := st.metadataCountSource(ctx, sc, byMeta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok = ok && yes
 		if bySearch, err := filter.FromQuery(url.Values{"search": {"x"}}); err != nil {
 			t.Fatal(err)
 		} else if _, _, _, yes, err := st.rollupSource(ctx, sc, bySearch, []string{"count()"}); err != nil || yes {

@@ -282,12 +282,18 @@ func (s *Store) scanEvents(ctx context.Context, q string, args []any, cols []log
 
 // Count returns the exact number of distinct logs of sc matching f.
 func (s *Store) Count(ctx context.Context, sc Scope, f filter.Filter) (uint64, error) {
-	from, args, rw, err := s.aggSource(ctx, sc, f, SrcLogs, true, []string{"count()"})
+	from, args, ok, err := s.metadataCountSource(ctx, sc, f)
 	if err != nil {
 		return 0, err
 	}
+	expr := []string{"sum(n)"}
+	if !ok {
+		if from, args, expr, err = s.aggSource(ctx, sc, f, SrcLogs, true, []string{"count()"}); err != nil {
+			return 0, err
+		}
+	}
 	var n uint64
-	if err := s.conn.QueryRow(ctx, "SELECT toUInt64("+rw[0]+") FROM "+from, args...).Scan(&n); err != nil {
+	if err := s.conn.QueryRow(ctx, "SELECT toUInt64("+expr[0]+") FROM "+from, args...).Scan(&n); err != nil {
 		return 0, wrap("count logs", err)
 	}
 	return n, nil
