@@ -21,15 +21,7 @@ now_ms() { date +%s%3N; }
 # --- the query service on a free port, with a temp key registry; it creates
 # and migrates the database
 KEY=$("$BIN/logpipectl" key -keys-file "$WORK/keys.json" -org org-bench -workspace "$WS" -role admin -plan enterprise | grep -o 'lp_[0-9a-f]*' | head -1)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-LOGPIPE_QUERY_ADDR=127.0.0.1:$PORT LOGPIPE_KEYS_FILE=$WORK/keys.json LOGPIPE_PUBLIC_URL=$URL \
-  LOGPIPE_SIGNING_KEYS=bench:bench-signing-key-0123456789 LOGPIPE_EXPORT_DIR=$WORK/exports LOGPIPE_EXPORT_WORKERS=1 \
-  LOGPIPE_CLICKHOUSE_ADDR=$CH_ADDR LOGPIPE_CLICKHOUSE_DATABASE=$DB LOGPIPE_LOG_LEVEL=warn \
-  "$BIN/query" 2>"$WORK/query.log" &
-QPID=$!
-for _ in $(seq 100); do curl -fs "$URL/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -fs "$URL/readyz" >/dev/null || { echo "query service did not start:"; cat "$WORK/query.log"; exit 1; }
+start_query LOGPIPE_EXPORT_WORKERS=1
 
 # --- data: realistic events, stringified bodies for ClickHouse's JSONEachRow
 t0=$(now_ms)

@@ -41,15 +41,7 @@ for t in "${TENANTS[@]}"; do
   "$BIN/logpipectl" key -keys-file "$WORK/keys.json" -org "$org" -workspace "$ws" -role admin -plan enterprise |
     grep -o 'lp_[0-9a-f]*' | head -1 >"$WORK/key-$tn"
 done
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-LOGPIPE_QUERY_ADDR=127.0.0.1:$PORT LOGPIPE_KEYS_FILE=$WORK/keys.json LOGPIPE_PUBLIC_URL=$URL \
-  LOGPIPE_SIGNING_KEYS=bench:bench-signing-key-0123456789 LOGPIPE_EXPORT_DIR=$WORK/exports \
-  LOGPIPE_CLICKHOUSE_ADDR=$CH_ADDR LOGPIPE_CLICKHOUSE_DATABASE=$DB LOGPIPE_LOG_LEVEL=warn \
-  "$BIN/query" 2>"$WORK/query.log" &
-QPID=$!
-for _ in $(seq 100); do curl -fs "$URL/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -fs "$URL/readyz" >/dev/null || { echo "query service did not start:"; cat "$WORK/query.log"; exit 1; }
+start_query
 
 NOW=$(date +%s%3N)
 SPAN=$(( 30 * 86400 * 1000 ))
