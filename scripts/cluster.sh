@@ -137,9 +137,7 @@ start_kafka_node() {
     NODE_ID="$i" VOTERS="$(IFS=,; echo "${voters[*]}")" KAFKA_PORT="$(kafka_port "$i")" \
     KAFKA_CONTROLLER_PORT="$(kafka_ctrl_port "$i")" KAFKA_DATA_DIR="$dir/data" \
     TOPIC_PARTITIONS="$TOPIC_PARTITIONS"
-  if [[ ! -s $KAFKA_CLUSTER_ID_FILE ]]; then
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$KAFKA_CLUSTER_ID_FILE"
-  fi
+  [[ -s $KAFKA_CLUSTER_ID_FILE ]] || new_kafka_cluster_id >"$KAFKA_CLUSTER_ID_FILE"
   if [[ ! -f $dir/data/meta.properties ]]; then
     if ! kafka_java kafka.tools.StorageTool format -t "$(<"$KAFKA_CLUSTER_ID_FILE")" \
       -c "$(kafka_n_conf "$i")" >>"$STACK_DIR/kafka$i.out" 2>&1; then

@@ -332,6 +332,18 @@ start_clickhouse() {
   (cd "$CH_DIR" && spawn "$CH_PID" "$CH_OUT" clickhouse-server --config-file="$CH_CONF")
 }
 
+# new_kafka_cluster_id prints a Kafka cluster id: a base64url UUID (22 chars), as
+# `kafka-storage random-uuid` prints. Like Kafka's own, it never starts with '-',
+# which kafka-storage's argument parser would take for an option (1 run in 64).
+new_kafka_cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ $id == -* ]] || break
+  done
+  printf '%s' "$id"
+}
+
 start_kafka() {
   rm -f "$KAFKA_PID"
   mkdir -p "$KAFKA_DATA"
@@ -339,10 +351,7 @@ start_kafka() {
     KAFKA_PORT="$KAFKA_PORT" KAFKA_CONTROLLER_PORT="$KAFKA_CONTROLLER_PORT" \
     KAFKA_DATA_DIR="$KAFKA_DATA" TOPIC_PARTITIONS="$TOPIC_PARTITIONS"
   if [[ ! -f $KAFKA_DATA/meta.properties ]]; then
-    if [[ ! -s $KAFKA_CLUSTER_ID_FILE ]]; then
-      # A Kafka cluster id is a base64url UUID (22 chars), as `kafka-storage random-uuid` prints.
-      head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$KAFKA_CLUSTER_ID_FILE"
-    fi
+    [[ -s $KAFKA_CLUSTER_ID_FILE ]] || new_kafka_cluster_id >"$KAFKA_CLUSTER_ID_FILE"
     log "formatting Kafka storage (cluster id $(<"$KAFKA_CLUSTER_ID_FILE"))"
     if ! kafka_java kafka.tools.StorageTool format -t "$(<"$KAFKA_CLUSTER_ID_FILE")" \
       -c "$KAFKA_CONF" >>"$KAFKA_OUT" 2>&1; then
