@@ -124,8 +124,9 @@ for rows in $SIZES; do
     { echo "logpipectl seal failed:"; cat "$WORK/seal.log"; exit 1; }
   gen 0 "$rows" "n % 200 = 7 AND ca >= $TODAY" # today's duplicates arrive after it: unmerged
   N=$(ch -d "$DB" -q "SELECT count() FROM logs")
-  R=$(ch -d "$DB" -q "SELECT count() FROM logs_hourly WHERE src_part IN (SELECT name FROM system.parts WHERE database = '$DB' AND table = 'logs' AND active)")
-  echo "data: $rows logs (+ $(( N - rows )) unmerged duplicates) in $WS, loaded, sealed and rolled up ($R rollup rows) in $(( ($(date +%s%3N) - t0) / 1000 )) s"
+  R=$(ch -d "$DB" -q "SELECT count() FROM logs_hourly WHERE src_part IN (SELECT tag FROM logs_hourly_rollups)")
+  RL=$(ch -d "$DB" -q "SELECT count() FROM logs_hourly_latency WHERE src_part IN (SELECT tag FROM logs_hourly_rollups)")
+  echo "data: $rows logs (+ $(( N - rows )) unmerged duplicates) in $WS, loaded, sealed and rolled up ($R rollup rows, $RL latency histogram rows) in $(( ($(date +%s%3N) - t0) / 1000 )) s"
   ch -d "$DB" -q "SELECT * FROM logs FORMAT Null" # warm the page cache alike
 
   NOWQ=$(date +%s%3N)

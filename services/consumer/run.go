@@ -111,7 +111,7 @@ func run(ctx context.Context, cfg Config) error {
 		opts.Tables = []string{logevent.LogsTable, feedback.Table, logevent.LogIDsTable}
 		opts.Cluster = cfg.ClickHouse.Cluster()
 		if !opts.Cluster { // the rollups of sealed partitions (single-node schema only)
-			opts.Tables = append(opts.Tables, seal.HourlyTable(logevent.LogsTable), seal.HourlyMetadataTable(logevent.LogsTable), seal.HourlyPartsTable(logevent.LogsTable))
+			opts.Tables = append(opts.Tables, seal.HourlyTables(logevent.LogsTable)...)
 		}
 		job := retention.New(conn, opts, log, reg)
 		wg.Go(func() { job.Run(ctx) })

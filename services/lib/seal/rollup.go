@@ -3,6 +3,7 @@ package seal
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -12,14 +13,21 @@ import (
 
 // Hourly rollups. Once a partition is sealed (one part, no duplicates), Job
 // writes per tenant, UTC hour and combination of RollupDims the number of its
-// logs and the sums of RollupSums into <table>_hourly, tagged with the part's
-// name, and then records the part in <table>_hourly_parts. A Snapshot knows
-// which days are rolled up: every partition of the day has one active part
-// and that part is recorded. Readers take those days' hours from the rollup
-// and everything else from the table itself; a late write into a rolled-up
-// day adds a part, so the day is read from the table again (exactly, with
-// FINAL) until the job seals and rolls it up anew. Rows of parts that are no
-// longer active stay behind, unread, until retention drops their partition.
+// logs and the sums of RollupSums into <table>_hourly, per hour and metadata
+// pair the number of logs holding it into <table>_hourly_metadata, and per
+// hour and response_time value the number of logs with it (a latency
+// histogram) into <table>_hourly_latency. Every row of one rollup of a part
+// carries that rollup's tag (the part's name and a random suffix); once all
+// three tables hold their rows, the job records the part and the tag in
+// <table>_hourly_rollups. A Snapshot knows which days are rolled up: every
+// partition of the day has one active part and that part is recorded, and it
+// hands readers the recorded tags. Rows of a rollup cut short by a crash carry
+// a tag nobody recorded, so they are never read and a rerun cannot double
+// them. Readers take rolled-up days' hours from the rollups and everything
+// else from the table itself; a late write into a rolled-up day adds a part,
+// so the day is read from the table again (exactly, with FINAL) until the job
+// seals and rolls it up anew. Rows of parts that are no longer active stay
+// behind, unread, until retention drops their partition.
 
 // RollupDims are the columns of the table a rollup row is grouped by, besides
 // the tenant and the hour; the rollup has them under the same names and types.
@@ -39,25 +47,40 @@ func HourlyMetadataTable(table string) string { return table + "_hourly_metadata
 // HourlyTable is the rollup table of table.
 func HourlyTable(table string) string { return table + "_hourly" }
 
-// HourlyPartsTable is the table recording which parts of table are rolled up.
-func HourlyPartsTable(table string) string { return table + "_hourly_parts" }
+// HourlyLatencyTable is the latency histogram of table: per tenant, hour and
+// response_time value, the number of logs with it (n).
+func HourlyLatencyTable(table string) string { return table + "_hourly_latency" }
+
+// HourlyRollupsTable records the complete rollups of table's parts: the part
+// and the tag its rollup rows carry.
+func HourlyRollupsTable(table string) string { return table + "_hourly_rollups" }
+
+// HourlyTables are every table the rollups of table keep, partitioned like
+// table (the retention job drops their partitions with its own). They include
+// <table>_hourly_parts, where rollups made before histograms were recorded.
+func HourlyTables(table string) []string {
+	return []string{HourlyTable(table), HourlyMetadataTable(table), HourlyLatencyTable(table),
+		table + "_hourly_parts", HourlyRollupsTable(table)}
+}
 
 const hourMillis = 60 * 60 * 1000
 
-// rolledParts returns the parts of table whose rollups are complete.
-func rolledParts(ctx context.Context, conn driver.Conn, table string) (map[string]bool, error) {
-	rows, err := conn.Query(ctx, "SELECT DISTINCT src_part FROM "+HourlyPartsTable(table))
+// rolledParts returns the parts of table whose rollups are complete, each
+// with the tag of its rollup rows (of two complete rollups of a part, written
+// by two jobs at once, the smaller tag).
+func rolledParts(ctx context.Context, conn driver.Conn, table string) (map[string]string, error) {
+	rows, err := conn.Query(ctx, "SELECT part, min(tag) FROM "+HourlyRollupsTable(table)+" GROUP BY part")
 	if err != nil {
 		return nil, fmt.Errorf("list rolled-up parts of %s: %w", table, err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	out := map[string]string{}
 	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
+		var p, tag string
+		if err := rows.Scan(&p, &tag); err != nil {
 			return nil, fmt.Errorf("list rolled-up parts of %s: %w", table, err)
 		}
-		out[p] = true
+		out[p] = tag
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list rolled-up parts of %s: %w", table, err)
@@ -98,7 +121,7 @@ func (j *Job) rollUp(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, p := range sealed {
-		if done[p.part] {
+		if _, ok := done[p.part]; ok {
 			continue
 		}
 		if err := j.rollUpPart(ctx, p); err != nil {
@@ -110,14 +133,16 @@ func (j *Job) rollUp(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// rollUpPart writes the rollup rows of partition p's only part, then records
-// the part. If the part was merged away meanwhile, it selects nothing and the
-// record names a part no reader will find active.
+// rollUpPart writes the rollup rows of partition p's only part under a new
+// tag, then records the part and the tag. If the part was merged away
+// meanwhile, it selects nothing and the record names a part no reader will
+// find active.
 func (j *Job) rollUpPart(ctx context.Context, p partition) error {
 	tier, err := tierOf(p.id)
 	if err != nil {
 		return err
 	}
+	tag := fmt.Sprintf("%s/%016x", p.part, rand.Uint64())
 	cols := []string{"organisation_id", "workspace_id", "retention_days", "src_part", "created_at", "last_created_at"}
 	sel := []string{"organisation_id", "workspace_id", "retention_days", "?", "min(created_at)", "max(created_at)"}
 	group := []string{"organisation_id", "workspace_id", "retention_days", fmt.Sprintf("intDiv(created_at, %d)", hourMillis)}
@@ -130,7 +155,7 @@ func (j *Job) rollUpPart(ctx context.Context, p partition) error {
 	}
 	q := "INSERT INTO " + HourlyTable(j.table) + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(sel, ", ") +
 		" FROM " + j.table + " WHERE retention_days = ? AND created_at >= ? AND created_at < ? AND _part = ? GROUP BY " + strings.Join(group, ", ")
-	if err := j.conn.Exec(ctx, q, p.part, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
+	if err := j.conn.Exec(ctx, q, tag, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
 		return fmt.Errorf("roll up part %s of %s: %w", p.part, j.table, err)
 	}
 	// Metadata is an object: a log holds each key once, so counting the
@@ -139,14 +164,21 @@ func (j *Job) rollUpPart(ctx context.Context, p partition) error {
 		" SELECT organisation_id, workspace_id, retention_days, ?, min(created_at), k, v, count() FROM " + j.table +
 		" ARRAY JOIN `metadata.key` AS k, `metadata.value` AS v WHERE retention_days = ? AND created_at >= ? AND created_at < ? AND _part = ?" +
 		fmt.Sprintf(" GROUP BY organisation_id, workspace_id, retention_days, intDiv(created_at, %d), k, v", hourMillis)
-	if err := j.conn.Exec(ctx, q, p.part, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
+	if err := j.conn.Exec(ctx, q, tag, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
 		return fmt.Errorf("roll up the metadata of part %s of %s: %w", p.part, j.table, err)
 	}
-	b, err := j.conn.PrepareBatch(ctx, "INSERT INTO "+HourlyPartsTable(j.table)+" (retention_days, created_at, partition_id, src_part, rolled_at)")
+	q = "INSERT INTO " + HourlyLatencyTable(j.table) + " (organisation_id, workspace_id, retention_days, src_part, created_at, response_time, n)" +
+		" SELECT organisation_id, workspace_id, retention_days, ?, min(created_at), response_time, count() FROM " + j.table +
+		" WHERE retention_days = ? AND created_at >= ? AND created_at < ? AND _part = ?" +
+		fmt.Sprintf(" GROUP BY organisation_id, workspace_id, retention_days, intDiv(created_at, %d), response_time", hourMillis)
+	if err := j.conn.Exec(ctx, q, tag, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
+		return fmt.Errorf("roll up the latencies of part %s of %s: %w", p.part, j.table, err)
+	}
+	b, err := j.conn.PrepareBatch(ctx, "INSERT INTO "+HourlyRollupsTable(j.table)+" (retention_days, created_at, partition_id, part, tag, rolled_at)")
 	if err != nil {
 		return fmt.Errorf("record rollup of part %s of %s: %w", p.part, j.table, err)
 	}
-	if err := b.Append(tier, uint64(p.day), p.id, p.part, time.Now()); err != nil {
+	if err := b.Append(tier, uint64(p.day), p.id, p.part, tag, time.Now()); err != nil {
 		_ = b.Abort()
 		return fmt.Errorf("record rollup of part %s of %s: %w", p.part, j.table, err)
 	}
@@ -158,11 +190,11 @@ func (j *Job) rollUpPart(ctx context.Context, p partition) error {
 
 // Rollups splits [lo, hi) (epoch ms, hi exclusive; 0 means up to now) into
 // the whole UTC hours of rolled-up days, merged where adjacent, and returns
-// them with the parts whose rollup rows cover them. Days without any
+// them with the tags of the rollup rows that cover them. Days without any
 // partition after the first day with one count as rolled up (there is nothing
 // to count); without any partition at all nothing is; the day holding now
 // never is.
-func (s Snapshot) Rollups(lo, hi, now int64) (hours [][2]int64, parts []string) {
+func (s Snapshot) Rollups(lo, hi, now int64) (hours [][2]int64, tags []string) {
 	first := int64(-1)
 	for d := range s.days {
 		if first < 0 || d < first {
@@ -189,12 +221,12 @@ func (s Snapshot) Rollups(lo, hi, now int64) (hours [][2]int64, parts []string) 
 		if from >= to {
 			continue
 		}
-		parts = append(parts, names...)
+		tags = append(tags, names...)
 		if n := len(hours); n > 0 && hours[n-1][1] == from {
 			hours[n-1][1] = to
 		} else {
 			hours = append(hours, [2]int64{from, to})
 		}
 	}
-	return hours, parts
+	return hours, tags
 }

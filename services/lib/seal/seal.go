@@ -86,7 +86,7 @@ type Snapshot struct {
 	open map[int64]bool // days with a partition of several parts
 	days map[int64]bool // days with any partition
 	// rolled are the days whose every partition is one part with complete
-	// rollups (see Rollups), with the names of those parts.
+	// rollups (see Rollups), with the tags of those rollups.
 	rolled map[int64][]string
 }
 
@@ -173,8 +173,8 @@ func (c *Cache) Snapshot(ctx context.Context) (Snapshot, error) {
 		if p.parts > 1 {
 			s.open[p.day] = true
 		}
-		if p.parts == 1 && done[p.part] {
-			s.rolled[p.day] = append(s.rolled[p.day], p.part)
+		if tag, ok := done[p.part]; ok && p.parts == 1 {
+			s.rolled[p.day] = append(s.rolled[p.day], tag)
 		} else {
 			partial[p.day] = true
 		}

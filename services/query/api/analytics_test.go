@@ -30,18 +30,17 @@ func avgOf(xs []float64) float64 {
 	return s / float64(len(xs))
 }
 
-// quantileExact is ClickHouse's quantileExact: the element at floor(level·n) of the sorted values.
+// quantileExact is the exact quantile the API answers: the nearest rank, the
+// element at ceil(level·n)-1 of the sorted values (ClickHouse's
+// quantileExactWeighted with weights 1).
 func quantileExact(xs []float64, level float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
-	i := int(level * float64(len(s)))
-	if i >= len(s) {
-		i = len(s) - 1
-	}
-	return s[i]
+	i := max(int(math.Ceil(level*float64(len(s))))-1, 0)
+	return s[min(i, len(s)-1)]
 }
 
 func ratio(a, b float64) float64 {

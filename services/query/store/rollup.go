@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"time"
 
@@ -62,11 +63,6 @@ func (s *Store) rollupSource(ctx context.Context, sc Scope, f filter.Filter, tex
 		}
 		rewritten[i] = r
 	}
-	inHours, hargs, parts, ok, err := s.rolledHours(ctx, sc, f)
-	if err != nil || !ok {
-		return "", nil, nil, false, err
-	}
-
 	q := func(name string) string { return "`" + name + "`" }
 	rollCols := []string{q("created_at"), q("last_created_at")}
 	rawCols := []string{q("created_at"), q("created_at") + " AS " + q("last_created_at")}
@@ -87,30 +83,45 @@ func (s *Store) rollupSource(ctx context.Context, sc Scope, f filter.Filter, tex
 		rawCols = append(rawCols, conv+"("+q(m)+") AS "+q(seal.SumColumn(m)))
 		logCols = append(logCols, mustColumn(m))
 	}
+	from, args, ok, err = s.rolledUnion(ctx, sc, f, seal.HourlyTable(logevent.LogsTable), strings.Join(rollCols, ", "), cond, cargs,
+		logCols, strings.Join(rawCols, ", "))
+	return from, args, rewritten, ok, err
+}
+
+// rolledUnion returns the FROM of rows over the logs of sc matching f: the
+// rows of the rollup table (selected as rollSel, narrowed by cond, an " AND
+// ..." with its cargs) for the whole hours of rolled-up days, and the logs
+// (reading logCols, selected as rawSel) for the rest of the range; both
+// selections must name the same columns of the same types. ok is false when
+// no hour of the range is rolled up.
+func (s *Store) rolledUnion(ctx context.Context, sc Scope, f filter.Filter, table, rollSel, cond string, cargs []any,
+	logCols []logevent.Column, rawSel string) (from string, args []any, ok bool, err error) {
+	inHours, hargs, tags, ok, err := s.rolledHours(ctx, sc, f)
+	if err != nil || !ok {
+		return "", nil, false, err
+	}
 	raw, rargs, err := s.fromWhere(ctx, sc, f, logCols, "NOT "+inHours, hargs)
 	if err != nil {
-		return "", nil, nil, false, err
+		return "", nil, false, err
 	}
-	rawSel := "SELECT " + strings.Join(rawCols, ", ") + " FROM " + raw
-	if len(parts) == 0 { // the hours hold no logs at all
-		return "(" + rawSel + ")", rargs, rewritten, true, nil
+	rawQ := "SELECT " + rawSel + " FROM " + raw
+	if len(tags) == 0 { // the hours hold no logs at all
+		return "(" + rawQ + ")", rargs, true, nil
 	}
-	tw, targs := sc.Tenant().Where()
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(parts)), ", ")
-	rollSel := "SELECT " + strings.Join(rollCols, ", ") + " FROM " + seal.HourlyTable(logevent.LogsTable) +
-		" WHERE " + tw + " AND " + inHours + " AND src_part IN (" + marks + ")" + cond
-	args = append(targs, hargs...)
-	for _, p := range parts {
-		args = append(args, p)
+	tw, args := sc.Tenant().Where()
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(tags)), ", ")
+	rollQ := "SELECT " + rollSel + " FROM " + table + " WHERE " + tw + cond + " AND " + inHours + " AND src_part IN (" + marks + ")"
+	args = append(append(args, cargs...), hargs...)
+	for _, t := range tags {
+		args = append(args, t)
 	}
-	args = append(args, cargs...)
-	return "(" + rollSel + " UNION ALL " + rawSel + ")", append(args, rargs...), rewritten, true, nil
+	return "(" + rollQ + " UNION ALL " + rawQ + ")", append(args, rargs...), true, nil
 }
 
 // rolledHours returns the condition on created_at of the whole hours of
-// rolled-up days in the time range of sc and f, its arguments and the parts
-// whose rollup rows cover them; ok is false when there are none.
-func (s *Store) rolledHours(ctx context.Context, sc Scope, f filter.Filter) (inHours string, args []any, parts []string, ok bool, err error) {
+// rolled-up days in the time range of sc and f, its arguments and the tags
+// of the rollup rows that cover them; ok is false when there are none.
+func (s *Store) rolledHours(ctx context.Context, sc Scope, f filter.Filter) (inHours string, args []any, tags []string, ok bool, err error) {
 	snap, err := s.seal.Snapshot(ctx)
 	if err != nil {
 		return "", nil, nil, false, wrap("read partitions", err)
@@ -120,7 +131,7 @@ func (s *Store) rolledHours(ctx context.Context, sc Scope, f filter.Filter) (inH
 	if f.Max > 0 {
 		hi = int64(f.Max) + 1
 	}
-	hours, parts := snap.Rollups(lo, hi, time.Now().UnixMilli())
+	hours, tags := snap.Rollups(lo, hi, time.Now().UnixMilli())
 	if len(hours) == 0 {
 		return "", nil, nil, false, nil
 	}
@@ -129,7 +140,7 @@ func (s *Store) rolledHours(ctx context.Context, sc Scope, f filter.Filter) (inH
 		terms = append(terms, "("+colCreatedAt+" >= ? AND "+colCreatedAt+" < ?)")
 		args = append(args, uint64(h[0]), uint64(h[1]))
 	}
-	return "(" + strings.Join(terms, " OR ") + ")", args, parts, true, nil
+	return "(" + strings.Join(terms, " OR ") + ")", args, tags, true, nil
 }
 
 // metadataCountSource returns, when f's only condition besides its time
@@ -141,27 +152,58 @@ func (s *Store) metadataCountSource(ctx context.Context, sc Scope, f filter.Filt
 	if s.seal == nil || !sc.Valid() || !isPair {
 		return "", nil, false, nil
 	}
-	inHours, hargs, parts, ok, err := s.rolledHours(ctx, sc, f)
-	if err != nil || !ok {
-		return "", nil, false, err
+	return s.rolledUnion(ctx, sc, f, seal.HourlyMetadataTable(logevent.LogsTable), "n", " AND meta_key = ? AND meta_value = ?", []any{key, value},
+		[]logevent.Column{mustColumn("created_at")}, "toUInt64(1) AS n")
+}
+
+// Quantiles is the exact quantiles of col at levels, as one array expression
+// (index it from 1): the nearest rank, the smallest value with at least
+// level × N of the N values at or below it. Over the logs' response_time the
+// latency histograms of rolled-up days answer it (see latencySource).
+func Quantiles(col string, levels ...string) string {
+	return "quantilesExactWeighted(" + strings.Join(levels, ", ") + ")(" + col + ", 1)"
+}
+
+// latencyQuantiles matches Quantiles over response_time, indexed.
+var latencyQuantiles = regexp.MustCompile(`^quantilesExactWeighted\(([0-9., ]+)\)\(` + "`response_time`" + `, 1\)(\[[0-9]+\])$`)
+
+// toLatency rewrites text for the rows of latencySource, or reports false
+// when they cannot answer it: the count, the average and Quantiles of
+// response_time.
+func toLatency(text string) (string, bool) {
+	switch text {
+	case "count()":
+		return "sum(n)", true
+	case "avg(`response_time`)":
+		return "(sum(`response_time` * n) / sum(n))", true
 	}
-	raw, rargs, err := s.fromWhere(ctx, sc, f, []logevent.Column{mustColumn("created_at")}, "NOT "+inHours, hargs)
-	if err != nil {
-		return "", nil, false, err
+	if m := latencyQuantiles.FindStringSubmatch(text); m != nil {
+		return "quantilesExactWeighted(" + m[1] + ")(`response_time`, n)" + m[2], true
 	}
-	rawSel := "SELECT toUInt64(1) AS n FROM " + raw
-	if len(parts) == 0 {
-		return "(" + rawSel + ")", rargs, true, nil
+	return "", false
+}
+
+// latencySource returns, when f has no condition besides its time bounds and
+// every text is a count, an average or quantiles of response_time, the FROM
+// of rows (created_at, response_time, n) over the logs of sc in f's range:
+// the hourly latency histograms of the whole hours of rolled-up days and a
+// row per log for the rest, with texts rewritten for it (toLatency); ok is
+// false otherwise.
+func (s *Store) latencySource(ctx context.Context, sc Scope, f filter.Filter, texts []string) (from string, args []any, rewritten []string, ok bool, err error) {
+	rest := f
+	rest.Min, rest.Max = 0, 0
+	if s.seal == nil || !sc.Valid() || !rest.Empty() {
+		return "", nil, nil, false, nil
 	}
-	tw, args := sc.Tenant().Where()
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(parts)), ", ")
-	q := "(SELECT n FROM " + seal.HourlyMetadataTable(logevent.LogsTable) + " WHERE " + tw + " AND meta_key = ? AND meta_value = ? AND " +
-		inHours + " AND src_part IN (" + marks + ") UNION ALL " + rawSel + ")"
-	args = append(append(args, key, value), hargs...)
-	for _, p := range parts {
-		args = append(args, p)
+	rewritten = make([]string, len(texts))
+	for i, t := range texts {
+		if rewritten[i], ok = toLatency(t); !ok {
+			return "", nil, nil, false, nil
+		}
 	}
-	return q, append(args, rargs...), true, nil
+	from, args, ok, err = s.rolledUnion(ctx, sc, f, seal.HourlyLatencyTable(logevent.LogsTable), "`created_at`, `response_time`, n", "", nil,
+		[]logevent.Column{mustColumn("created_at"), mustColumn("response_time")}, "`created_at`, `response_time`, toUInt64(1) AS n")
+	return from, args, rewritten, ok, err
 }
 
 // aggSource is source for an aggregate naming texts, or the rollups when
@@ -176,6 +218,9 @@ func (s *Store) aggSource(ctx context.Context, sc Scope, f filter.Filter, src So
 		}
 		if ok {
 			return from, args, rw, nil
+		}
+		if from, args, rw, ok, err = s.latencySource(ctx, sc, f, texts); err != nil || ok {
+			return from, args, rw, err
 		}
 	}
 	from, args, err := s.source(ctx, sc, f, src, texts...)
