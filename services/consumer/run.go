@@ -30,7 +30,7 @@ func run(ctx context.Context, cfg Config) error {
 	log := server.NewLogger(cfg.LogLevel)
 	reg := server.NewRegistry()
 
-	conn, err := chconn.Open(ctx, cfg.ClickHouse, cfg.Migrate)
+	conn, err := chconn.OpenWait(ctx, cfg.ClickHouse, cfg.Migrate, log)
 	if err != nil {
 		return err
 	}

@@ -180,7 +180,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	} else {
 		log.Warn("development mode without LOGPIPE_SIGNING_KEYS: share and download URLs are signed with a PUBLIC key and can be forged; never run so in production")
 	}
-	conn, err := chconn.Open(ctx, cfg.ClickHouse, cfg.Migrate)
+	conn, err := chconn.OpenWait(ctx, cfg.ClickHouse, cfg.Migrate, log)
 	if err != nil {
 		return nil, err
 	}

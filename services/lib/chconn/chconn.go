@@ -4,7 +4,9 @@ package chconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -67,6 +69,35 @@ func Open(ctx context.Context, cfg Config, create bool) (driver.Conn, error) {
 		}
 	}
 	return dial(ctx, cfg, cfg.Database)
+}
+
+// OpenWait is Open, tried again while the server cannot be reached (it is
+// still starting, or the network is not up yet), waiting 1 s, then twice as
+// long each time up to 15 s, and logging each failure, until ctx ends. A
+// server that answers with an error (wrong credentials, no such database)
+// fails at once: waiting would not change it.
+func OpenWait(ctx context.Context, cfg Config, create bool, log *slog.Logger) (driver.Conn, error) {
+	wait := time.Second
+	for attempt := 1; ; attempt++ {
+		conn, err := Open(ctx, cfg, create)
+		if err == nil {
+			return conn, nil
+		}
+		var refused *clickhouse.Exception
+		if errors.As(err, &refused) {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (gave up waiting: %w)", err, ctx.Err())
+		}
+		log.Warn("ClickHouse not reachable yet; trying again", "addr", cfg.Addr, "attempt", attempt, "in", wait.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (gave up waiting: %w)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 15*time.Second)
+	}
 }
 
 func dial(ctx context.Context, cfg Config, database string) (driver.Conn, error) {
