@@ -128,10 +128,12 @@ type Cursor struct {
 	ID        string
 }
 
-// Window spans of List: it reads the newest hour first, then windows eight
-// times wider each, so a first page touches only recent granules however
-// many logs the workspace has; after an empty window it jumps to the newest
-// match below it instead.
+// Window spans of List: it reads the newest hour first, then windows at
+// least eight times wider each (wide enough for the rest of the page at the
+// density of the window before, twice over), so a first page touches only
+// recent granules however many logs the workspace has and a sparse one
+// takes few steps; after an empty window it jumps to the newest match below
+// it instead.
 const (
 	firstWindow  = time.Hour
 	windowGrowth = 8
@@ -231,8 +233,11 @@ func (s *Store) List(ctx context.Context, sc Scope, f filter.Filter, after *Curs
 			lo = hi - span
 			continue
 		}
+		// A window with fewer logs than the page needs: the next one is
+		// wider by windowGrowth, or, where logs are sparse, by twice what
+		// this window's density says the rest of the page takes.
 		hi = lo
-		span *= windowGrowth
+		span *= max(windowGrowth, logevent.Millis(2*(want-len(logs))/len(got)+1))
 		lo = hi - span
 	}
 	if len(logs) > limit {

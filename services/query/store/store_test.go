@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,5 +232,49 @@ func TestListCrossesEmptyTime(t *testing.T) {
 	empty := NewScope(principal("wsz", tenant.PlanEnterprise), now)
 	if logs, next, err := st.List(ctx, empty, filter.Filter{}, nil, 50); err != nil || len(logs) != 0 || next != nil {
 		t.Errorf("an empty workspace lists %d logs, next %v, err %v", len(logs), next, err)
+	}
+}
+
+// countingConn counts the queries run through it.
+type countingConn struct {
+	driver.Conn
+	queries atomic.Int64
+}
+
+func (c *countingConn) Query(ctx context.Context, q string, args ...any) (driver.Rows, error) {
+	c.queries.Add(1)
+	return c.Conn.Query(ctx, q, args...)
+}
+
+// A workspace whose logs are sparse (one an hour for 30 days) gets its first
+// page of 50 in two windows: the second is as wide as the first one's density
+// says the page needs, twice over, instead of eight times wider step by step
+// (1 h, 8 h, 64 h). Every page is still the newest logs in order.
+func TestListWidensBySparseDensity(t *testing.T) {
+	_, conn := testenv.ClickHouse(t)
+	cc := &countingConn{Conn: conn}
+	st := NewAlwaysFinal(cc)
+	ctx := context.Background()
+	now := time.Now()
+	var evs []logevent.Event
+	for i := 0; i < 720; i++ {
+		evs = append(evs, event("wsa", now.Add(-time.Duration(i)*time.Hour-time.Minute), i))
+	}
+	insert(t, conn, evs)
+	sc := NewScope(principal("wsa", tenant.PlanEnterprise), now)
+	logs, next, err := st.List(ctx, sc, filter.Filter{}, nil, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cc.queries.Load(); n > 2 {
+		t.Errorf("first page of a sparse workspace took %d queries; want 2", n)
+	}
+	if len(logs) != 50 || next == nil {
+		t.Fatalf("first page: %d logs, next %v; want 50 and a next page", len(logs), next)
+	}
+	for i, e := range logs {
+		if e.ID != evs[i].ID {
+			t.Fatalf("log %d is %s; want %s", i, e.ID, evs[i].ID)
+		}
 	}
 }
