@@ -33,6 +33,9 @@ type Config struct {
 	LagInterval time.Duration
 	// ShutdownDelay keeps /readyz at 503 before stopping (default 0).
 	ShutdownDelay time.Duration
+	// CPUProfile, when not empty, is a file that receives a CPU profile of
+	// the whole run, written at shutdown (default empty: no profile).
+	CPUProfile string
 
 	ClickHouse chconn.Config
 	Kafka      kafkaconf.Config
@@ -56,6 +59,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.Int(&c.InsertParallelism, "insert-parallelism", "LOGPIPE_CONSUMER_INSERT_PARALLELISM", 2, "concurrent INSERTs per logs batch")
 	fs.Duration(&c.LagInterval, "lag-interval", "LOGPIPE_CONSUMER_LAG_INTERVAL", 5*time.Second, "how often the consumer group's lag is read from Kafka")
 	fs.Duration(&c.ShutdownDelay, "shutdown-delay", "LOGPIPE_SHUTDOWN_DELAY", 0, "how long /readyz answers 503 before shutdown")
+	fs.String(&c.CPUProfile, "cpu-profile", "LOGPIPE_CONSUMER_CPU_PROFILE", "", "file to write a CPU profile of the run to at shutdown (empty: none)")
 	fs.Int(&c.Pipeline.MaxRows, "batch-rows", "LOGPIPE_CONSUMER_BATCH_ROWS", 50000, "flush a batch at this many messages")
 	fs.Int(&c.Pipeline.MaxBytes, "batch-bytes", "LOGPIPE_CONSUMER_BATCH_BYTES", 16<<20, "flush a batch at this many message bytes")
 	fs.Duration(&c.Pipeline.MaxAge, "batch-age", "LOGPIPE_CONSUMER_BATCH_AGE", time.Second, "flush a batch this long after its first message")

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -53,7 +52,7 @@ func main() {
 		log.Error("cannot listen", "addr", cfg.Addr, "err", err)
 		os.Exit(1)
 	}
-	stopProfile, err := startCPUProfile(cfg.CPUProfile)
+	stopProfile, err := server.StartCPUProfile(cfg.CPUProfile)
 	if err != nil {
 		log.Error("cannot start the CPU profile", "file", cfg.CPUProfile, "err", err)
 		os.Exit(1)
@@ -66,29 +65,6 @@ func main() {
 		log.Error("ingest failed", "err", err)
 		os.Exit(1)
 	}
-}
-
-// startCPUProfile starts a CPU profile into the file path, unless path is
-// empty; the returned function stops it and closes the file.
-func startCPUProfile(path string) (func() error, error) {
-	if path == "" {
-		return func() error { return nil }, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("create CPU profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start CPU profile into %s: %w", path, err)
-	}
-	return func() error {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("close CPU profile %s: %w", path, err)
-		}
-		return nil
-	}, nil
 }
 
 // run serves ingest on ln until ctx ends, then drains: readiness turns 503,
