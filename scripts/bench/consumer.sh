@@ -119,9 +119,9 @@ run_ours() { # DB CONSUMERS
 TEMPLATE=bench_c_tmpl_$RUN
 new_db "$TEMPLATE"
 for f in schemas/clickhouse/single/*.sql; do ch -d "$TEMPLATE" --multiquery <"$f"; done
-clone_schema() { # DB
+clone_schema() { # DB: every table of the template (the consumer writes logs, log_ids, feedback and its watermarks)
   local t
-  for t in logs consumer_offsets feedback; do ch -q "CREATE TABLE $1.$t AS $TEMPLATE.$t"; done
+  for t in $(ch -q "SELECT name FROM system.tables WHERE database = '$TEMPLATE'"); do ch -q "CREATE TABLE $1.$t AS $TEMPLATE.$t"; done
 }
 
 OURS1=bench_c_ours1_$RUN
