@@ -7,7 +7,9 @@
 # are stopped on each target table, so they cannot hide duplicates).
 #
 # Run by `make bench` (scripts/bench.sh) with the test stack up and binaries in
-# .cache/bin. Knobs: LOGPIPE_BENCH_CONSUMER_EVENTS (default 200000).
+# .cache/bin. Knobs: LOGPIPE_BENCH_CONSUMER_EVENTS (default 200000);
+# LOGPIPE_CONSUMER_CPU_PROFILE=F writes each of our consumers' CPU profile to
+# F.<consumers>.<index>.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -100,6 +102,7 @@ run_ours() { # DB CONSUMERS
     LOGPIPE_CONSUMER_ADDR=127.0.0.1:0 LOGPIPE_CLICKHOUSE_ADDR=$CH_ADDR LOGPIPE_CLICKHOUSE_DATABASE=$db \
       LOGPIPE_KAFKA_BROKERS=$BROKER LOGPIPE_LOGS_TOPIC=$TOPIC LOGPIPE_CONSUMER_GROUP=bench-$db \
       LOGPIPE_CONSUMER_RETENTION_INTERVAL=0 LOGPIPE_LOG_LEVEL=warn LOGPIPE_MIGRATE=false \
+      LOGPIPE_CONSUMER_CPU_PROFILE=${LOGPIPE_CONSUMER_CPU_PROFILE:+$LOGPIPE_CONSUMER_CPU_PROFILE.$k.$i} \
       "$BIN/consumer" -feedback-topic= -dead-letter-topic="$TOPIC.dlq" 2>>"$WORK/consumer-$db.log" &
     PIDS+=($!)
   done
