@@ -16,9 +16,10 @@ import (
 // logs and the sums of RollupSums into <table>_hourly, per hour and metadata
 // pair the number of logs holding it into <table>_hourly_metadata, and per
 // hour and response_time value the number of logs with it (a latency
-// histogram) into <table>_hourly_latency. Every row of one rollup of a part
-// carries that rollup's tag (the part's name and a random suffix); once all
-// three tables hold their rows, the job records the part and the tag in
+// histogram) into <table>_hourly_latency, and the same per day into
+// <table>_daily_latency. Every row of one rollup of a part carries that
+// rollup's tag (the part's name and a random suffix); once all four tables
+// hold their rows, the job records the part and the tag in
 // <table>_hourly_rollups. A Snapshot knows which days are rolled up: every
 // partition of the day has one active part and that part is recorded, and it
 // hands readers the recorded tags. Rows of a rollup cut short by a crash carry
@@ -51,6 +52,10 @@ func HourlyTable(table string) string { return table + "_hourly" }
 // response_time value, the number of logs with it (n).
 func HourlyLatencyTable(table string) string { return table + "_hourly_latency" }
 
+// DailyLatencyTable is the daily latency histogram of table: per tenant, UTC
+// day and response_time value, the number of logs with it (n).
+func DailyLatencyTable(table string) string { return table + "_daily_latency" }
+
 // HourlyRollupsTable records the complete rollups of table's parts: the part
 // and the tag its rollup rows carry.
 func HourlyRollupsTable(table string) string { return table + "_hourly_rollups" }
@@ -59,7 +64,7 @@ func HourlyRollupsTable(table string) string { return table + "_hourly_rollups" 
 // table (the retention job drops their partitions with its own). They include
 // <table>_hourly_parts, where rollups made before histograms were recorded.
 func HourlyTables(table string) []string {
-	return []string{HourlyTable(table), HourlyMetadataTable(table), HourlyLatencyTable(table),
+	return []string{HourlyTable(table), HourlyMetadataTable(table), HourlyLatencyTable(table), DailyLatencyTable(table),
 		table + "_hourly_parts", HourlyRollupsTable(table)}
 }
 
@@ -173,6 +178,13 @@ func (j *Job) rollUpPart(ctx context.Context, p partition) error {
 		fmt.Sprintf(" GROUP BY organisation_id, workspace_id, retention_days, intDiv(created_at, %d), response_time", hourMillis)
 	if err := j.conn.Exec(ctx, q, tag, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
 		return fmt.Errorf("roll up the latencies of part %s of %s: %w", p.part, j.table, err)
+	}
+	q = "INSERT INTO " + DailyLatencyTable(j.table) + " (organisation_id, workspace_id, retention_days, src_part, created_at, response_time, n)" +
+		" SELECT organisation_id, workspace_id, retention_days, ?, min(created_at), response_time, count() FROM " + j.table +
+		" WHERE retention_days = ? AND created_at >= ? AND created_at < ? AND _part = ?" +
+		" GROUP BY organisation_id, workspace_id, retention_days, response_time" // a partition is one day
+	if err := j.conn.Exec(ctx, q, tag, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
+		return fmt.Errorf("roll up the daily latencies of part %s of %s: %w", p.part, j.table, err)
 	}
 	b, err := j.conn.PrepareBatch(ctx, "INSERT INTO "+HourlyRollupsTable(j.table)+" (retention_days, created_at, partition_id, part, tag, rolled_at)")
 	if err != nil {

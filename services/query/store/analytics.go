@@ -188,7 +188,7 @@ type Point struct {
 // rows are absent (callers fill them with zeros). NaN results (avg of
 // nothing) become 0.
 func (s *Store) Series(ctx context.Context, sc Scope, f filter.Filter, src Source, unit Unit, exprs []string) ([]Point, []float64, error) {
-	from, args, exprs, err := s.aggSource(ctx, sc, f, src, unit != Minute, exprs)
+	from, args, exprs, err := s.aggSource(ctx, sc, f, src, unit, exprs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -229,7 +229,7 @@ func (s *Store) Series(ctx context.Context, sc Scope, f filter.Filter, src Sourc
 
 // Totals aggregates exprs over the whole of src (the summary of a graph).
 func (s *Store) Totals(ctx context.Context, sc Scope, f filter.Filter, src Source, exprs []string) ([]float64, error) {
-	from, args, exprs, err := s.aggSource(ctx, sc, f, src, true, exprs)
+	from, args, exprs, err := s.aggSource(ctx, sc, f, src, "", exprs)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +254,7 @@ type Group struct {
 // columns), ordered by exprs[orderBy] descending then key, paged by limit and
 // offset; total is the number of groups. keyArgs bind ?s inside key.
 func (s *Store) Groups(ctx context.Context, sc Scope, f filter.Filter, src Source, key string, keyArgs []any, where string, exprs []string, orderBy int, asc bool, limit, offset int) (groups []Group, total uint64, err error) {
-	from, args, rw, err := s.aggSource(ctx, sc, f, src, true, append([]string{key, where}, exprs...))
+	from, args, rw, err := s.aggSource(ctx, sc, f, src, "", append([]string{key, where}, exprs...))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -332,7 +332,7 @@ func Col(name string) string { return quoted(name) }
 // over the rows of src matching cond (SQL over src's columns without
 // arguments; "" for all): bucket → key → value.
 func (s *Store) Breakdown(ctx context.Context, sc Scope, f filter.Filter, src Source, unit Unit, key, cond, value string) (map[int64]map[string]float64, error) {
-	from, args, rw, err := s.aggSource(ctx, sc, f, src, unit != Minute, []string{key, cond, value})
+	from, args, rw, err := s.aggSource(ctx, sc, f, src, unit, []string{key, cond, value})
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 // those matching where (SQL over src's columns, "" for all; whereArgs bind
 // its ?s). It is the "total" row of a grouped aggregate.
 func (s *Store) GroupTotals(ctx context.Context, sc Scope, f filter.Filter, src Source, where string, whereArgs []any, exprs []string) ([]float64, error) {
-	from, args, rw, err := s.aggSource(ctx, sc, f, src, true, append([]string{where}, exprs...))
+	from, args, rw, err := s.aggSource(ctx, sc, f, src, "", append([]string{where}, exprs...))
 	if err != nil {
 		return nil, err
 	}

@@ -122,25 +122,61 @@ func (s *Store) rolledUnion(ctx context.Context, sc Scope, f filter.Filter, tabl
 // rolled-up days in the time range of sc and f, its arguments and the tags
 // of the rollup rows that cover them; ok is false when there are none.
 func (s *Store) rolledHours(ctx context.Context, sc Scope, f filter.Filter) (inHours string, args []any, tags []string, ok bool, err error) {
+	hours, tags, err := s.rolled(ctx, sc, f)
+	if err != nil || len(hours) == 0 {
+		return "", nil, nil, false, err
+	}
+	inHours, args = inRanges(hours)
+	return inHours, args, tags, true, nil
+}
+
+// rolled returns the whole hours of rolled-up days in the time range of sc
+// and f, merged where adjacent, and the tags of the rollup rows covering them.
+func (s *Store) rolled(ctx context.Context, sc Scope, f filter.Filter) (hours [][2]int64, tags []string, err error) {
 	snap, err := s.seal.Snapshot(ctx)
 	if err != nil {
-		return "", nil, nil, false, wrap("read partitions", err)
+		return nil, nil, wrap("read partitions", err)
 	}
 	lo := max(int64(sc.RetentionCutoff()), int64(f.Min))
 	hi := int64(0)
 	if f.Max > 0 {
 		hi = int64(f.Max) + 1
 	}
-	hours, tags := snap.Rollups(lo, hi, time.Now().UnixMilli())
-	if len(hours) == 0 {
-		return "", nil, nil, false, nil
+	hours, tags = snap.Rollups(lo, hi, time.Now().UnixMilli())
+	return hours, tags, nil
+}
+
+// inRanges is the condition that created_at lies in one of ranges ([from,
+// to) in epoch ms), with its arguments.
+func inRanges(ranges [][2]int64) (string, []any) {
+	terms := make([]string, len(ranges))
+	args := make([]any, 0, 2*len(ranges))
+	for i, r := range ranges {
+		terms[i] = "(" + colCreatedAt + " >= ? AND " + colCreatedAt + " < ?)"
+		args = append(args, uint64(r[0]), uint64(r[1]))
 	}
-	var terms []string
-	for _, h := range hours {
-		terms = append(terms, "("+colCreatedAt+" >= ? AND "+colCreatedAt+" < ?)")
-		args = append(args, uint64(h[0]), uint64(h[1]))
+	return "(" + strings.Join(terms, " OR ") + ")", args
+}
+
+// wholeDays splits ranges (of whole hours) into the whole UTC days they hold
+// and the hours left over.
+func wholeDays(ranges [][2]int64) (days, hours [][2]int64) {
+	const day = 24 * 60 * 60 * 1000
+	for _, r := range ranges {
+		from, to := r[0]+(day-r[0]%day)%day, r[1]-r[1]%day
+		if from >= to {
+			hours = append(hours, r)
+			continue
+		}
+		days = append(days, [2]int64{from, to})
+		if r[0] < from {
+			hours = append(hours, [2]int64{r[0], from})
+		}
+		if to < r[1] {
+			hours = append(hours, [2]int64{to, r[1]})
+		}
 	}
-	return "(" + strings.Join(terms, " OR ") + ")", args, tags, true, nil
+	return days, hours
 }
 
 // metadataCountSource returns, when f's only condition besides its time
@@ -186,13 +222,14 @@ func toLatency(text string) (string, bool) {
 // latencySource returns, when f has no condition besides its time bounds and
 // every text is a count, an average or quantiles of response_time, the FROM
 // of rows (created_at, response_time, n) over the logs of sc in f's range:
-// the hourly latency histograms of the whole hours of rolled-up days and a
-// row per log for the rest, with texts rewritten for it (toLatency); ok is
-// false otherwise.
-func (s *Store) latencySource(ctx context.Context, sc Scope, f filter.Filter, texts []string) (from string, args []any, rewritten []string, ok bool, err error) {
+// the latency histograms of rolled-up days — daily for their whole days when
+// the query's buckets (grain; "" for none) are days or coarser, hourly for the
+// other whole hours — and a row per log for the rest, with texts rewritten
+// for it (toLatency); ok is false otherwise.
+func (s *Store) latencySource(ctx context.Context, sc Scope, f filter.Filter, grain Unit, texts []string) (from string, args []any, rewritten []string, ok bool, err error) {
 	rest := f
 	rest.Min, rest.Max = 0, 0
-	if s.seal == nil || !sc.Valid() || !rest.Empty() {
+	if s.seal == nil || !sc.Valid() || !rest.Empty() || grain == Minute {
 		return "", nil, nil, false, nil
 	}
 	rewritten = make([]string, len(texts))
@@ -201,17 +238,54 @@ func (s *Store) latencySource(ctx context.Context, sc Scope, f filter.Filter, te
 			return "", nil, nil, false, nil
 		}
 	}
-	from, args, ok, err = s.rolledUnion(ctx, sc, f, seal.HourlyLatencyTable(logevent.LogsTable), "`created_at`, `response_time`, n", "", nil,
-		[]logevent.Column{mustColumn("created_at"), mustColumn("response_time")}, "`created_at`, `response_time`, toUInt64(1) AS n")
-	return from, args, rewritten, ok, err
+	hours, tags, err := s.rolled(ctx, sc, f)
+	if err != nil || len(hours) == 0 {
+		return "", nil, nil, false, err
+	}
+	inHours, hargs := inRanges(hours)
+	raw, rargs, err := s.fromWhere(ctx, sc, f, []logevent.Column{mustColumn("created_at"), mustColumn("response_time")}, "NOT "+inHours, hargs)
+	if err != nil {
+		return "", nil, nil, false, err
+	}
+	var sels []string
+	if len(tags) > 0 { // (none: the hours hold no logs at all)
+		var days [][2]int64
+		left := hours
+		if grain == "" || grain == Day || grain == Week {
+			days, left = wholeDays(hours)
+		}
+		tw, targs := sc.Tenant().Where()
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(tags)), ", ")
+		for _, h := range []struct {
+			table  string
+			ranges [][2]int64
+		}{{seal.DailyLatencyTable(logevent.LogsTable), days}, {seal.HourlyLatencyTable(logevent.LogsTable), left}} {
+			if len(h.ranges) == 0 {
+				continue
+			}
+			cond, cargs := inRanges(h.ranges)
+			sels = append(sels, "SELECT `created_at`, `response_time`, n FROM "+h.table+" WHERE "+tw+" AND "+cond+" AND src_part IN ("+marks+")")
+			args = append(append(append(args, targs...), cargs...), anys(tags)...)
+		}
+	}
+	sels = append(sels, "SELECT `created_at`, `response_time`, toUInt64(1) AS n FROM "+raw)
+	return "(" + strings.Join(sels, " UNION ALL ") + ")", append(args, rargs...), rewritten, true, nil
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 // aggSource is source for an aggregate naming texts, or the rollups when
-// they can answer (src is SrcLogs and hourly buckets suit the query: hourly is
-// false for minute buckets); texts come back as the query must use them over
-// the source returned.
-func (s *Store) aggSource(ctx context.Context, sc Scope, f filter.Filter, src Source, hourly bool, texts []string) (string, []any, []string, error) {
-	if src == SrcLogs && hourly {
+// they can answer (src is SrcLogs and the query's buckets, grain — "" for
+// none — are hours or coarser); texts come back as the query must use them
+// over the source returned.
+func (s *Store) aggSource(ctx context.Context, sc Scope, f filter.Filter, src Source, grain Unit, texts []string) (string, []any, []string, error) {
+	if src == SrcLogs && grain != Minute {
 		from, args, rw, ok, err := s.rollupSource(ctx, sc, f, texts)
 		if err != nil {
 			return "", nil, nil, err
@@ -219,7 +293,7 @@ func (s *Store) aggSource(ctx context.Context, sc Scope, f filter.Filter, src So
 		if ok {
 			return from, args, rw, nil
 		}
-		if from, args, rw, ok, err = s.latencySource(ctx, sc, f, texts); err != nil || ok {
+		if from, args, rw, ok, err = s.latencySource(ctx, sc, f, grain, texts); err != nil || ok {
 			return from, args, rw, err
 		}
 	}

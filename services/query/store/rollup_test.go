@@ -150,6 +150,19 @@ func TestRollupsAnswerLikeTheLogs(t *testing.T) {
 					}
 				}
 			}
+			tot, err := st.Totals(ctx, sc, f, SrcLogs, latency)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wtot, err := final.Totals(ctx, sc, f, SrcLogs, latency)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range latency {
+				if !near(tot[j], wtot[j]) {
+					t.Errorf("%s: totals %s = %v; want %v", when, latency[j], tot[j], wtot[j])
+				}
+			}
 			gs, n, err := st.Groups(ctx, sc, f, SrcLogs, "toString(`ai_model`)", nil, "", []string{"count()", "sum(`cost`)", "max(`created_at`)"}, 0, false, 10, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -190,7 +203,7 @@ func TestRollupsAnswerLikeTheLogs(t *testing.T) {
 			t.Fatal(err)
 		}
 		ok = ok && yes
-		_, _, _, yes, err = st.latencySource(ctx, sc, rng, latency)
+		_, _, _, yes, err = st.latencySource(ctx, sc, rng, "", latency)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,4 +261,17 @@ func TestRollupsAnswerLikeTheLogs(t *testing.T) {
 	}
 	time.Sleep(seal.MaxAge)
 	check("after rolling up again")
+}
+
+// wholeDays splits hour ranges into the whole UTC days they hold and the
+// hours left over on either side.
+func TestWholeDays(t *testing.T) {
+	const h, d = 3600 * 1000, 24 * 3600 * 1000
+	days, hours := wholeDays([][2]int64{{10*d + 5*h, 13*d + 2*h}, {20*d + h, 20*d + 9*h}, {30 * d, 31 * d}})
+	if want := [][2]int64{{11 * d, 13 * d}, {30 * d, 31 * d}}; fmt.Sprint(days) != fmt.Sprint(want) {
+		t.Errorf("days %v; want %v", days, want)
+	}
+	if want := [][2]int64{{10*d + 5*h, 11 * d}, {13 * d, 13*d + 2*h}, {20*d + h, 20*d + 9*h}}; fmt.Sprint(hours) != fmt.Sprint(want) {
+		t.Errorf("hours %v; want %v", hours, want)
+	}
 }

@@ -293,7 +293,7 @@ func (s *Store) Count(ctx context.Context, sc Scope, f filter.Filter) (uint64, e
 	}
 	expr := []string{"sum(n)"}
 	if !ok {
-		if from, args, expr, err = s.aggSource(ctx, sc, f, SrcLogs, true, []string{"count()"}); err != nil {
+		if from, args, expr, err = s.aggSource(ctx, sc, f, SrcLogs, "", []string{"count()"}); err != nil {
 			return 0, err
 		}
 	}
