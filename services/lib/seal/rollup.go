@@ -172,19 +172,18 @@ func (j *Job) rollUpPart(ctx context.Context, p partition) error {
 	if err := j.conn.Exec(ctx, q, tag, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
 		return fmt.Errorf("roll up the metadata of part %s of %s: %w", p.part, j.table, err)
 	}
-	q = "INSERT INTO " + HourlyLatencyTable(j.table) + " (organisation_id, workspace_id, retention_days, src_part, created_at, response_time, n)" +
-		" SELECT organisation_id, workspace_id, retention_days, ?, min(created_at), response_time, count() FROM " + j.table +
-		" WHERE retention_days = ? AND created_at >= ? AND created_at < ? AND _part = ?" +
-		fmt.Sprintf(" GROUP BY organisation_id, workspace_id, retention_days, intDiv(created_at, %d), response_time", hourMillis)
-	if err := j.conn.Exec(ctx, q, tag, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
-		return fmt.Errorf("roll up the latencies of part %s of %s: %w", p.part, j.table, err)
-	}
-	q = "INSERT INTO " + DailyLatencyTable(j.table) + " (organisation_id, workspace_id, retention_days, src_part, created_at, response_time, n)" +
-		" SELECT organisation_id, workspace_id, retention_days, ?, min(created_at), response_time, count() FROM " + j.table +
-		" WHERE retention_days = ? AND created_at >= ? AND created_at < ? AND _part = ?" +
-		" GROUP BY organisation_id, workspace_id, retention_days, response_time" // a partition is one day
-	if err := j.conn.Exec(ctx, q, tag, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
-		return fmt.Errorf("roll up the daily latencies of part %s of %s: %w", p.part, j.table, err)
+	// The latency histograms, per hour and per day (a partition is one day).
+	for _, h := range []struct{ table, by string }{
+		{HourlyLatencyTable(j.table), fmt.Sprintf(", intDiv(created_at, %d)", hourMillis)},
+		{DailyLatencyTable(j.table), ""},
+	} {
+		q = "INSERT INTO " + h.table + " (organisation_id, workspace_id, retention_days, src_part, created_at, response_time, n)" +
+			" SELECT organisation_id, workspace_id, retention_days, ?, min(created_at), response_time, count() FROM " + j.table +
+			" WHERE retention_days = ? AND created_at >= ? AND created_at < ? AND _part = ?" +
+			" GROUP BY organisation_id, workspace_id, retention_days" + h.by + ", response_time"
+		if err := j.conn.Exec(ctx, q, tag, tier, uint64(p.day), uint64(p.day+dayMillis), p.part); err != nil {
+			return fmt.Errorf("roll up the latencies of part %s of %s into %s: %w", p.part, j.table, h.table, err)
+		}
 	}
 	b, err := j.conn.PrepareBatch(ctx, "INSERT INTO "+HourlyRollupsTable(j.table)+" (retention_days, created_at, partition_id, part, tag, rolled_at)")
 	if err != nil {
