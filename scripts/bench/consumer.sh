@@ -114,7 +114,7 @@ run_ours() { # DB CONSUMERS
   ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   CPU_S=$(echo "$ticks / $(getconf CLK_TCK)" | bc -l)
   for pid in "${PIDS[@]}"; do kill -TERM "$pid"; done
-  for pid in "${PIDS[@]}"; do wait "$pid" || echo "consumer exited with $? (see $WORK/consumer-$db.log)"; done
+  for pid in "${PIDS[@]}"; do wait "$pid" || { echo "consumer exited with $? (see $WORK/consumer-$db.log)"; FAILED=1; }; done
   PIDS=()
 }
 
@@ -219,3 +219,8 @@ printf '  ratio ours / Kafka engine (1 consumer each): %.2fx  (target >= 1.5x)\n
 printf '  ours peak RSS: %d MB (target <= 300 MB); CPU: %.2f s per 100k rows\n' "$((RSS1 / 1024))" "$(echo "$CPU1 * 100000 / $N" | bc -l)"
 echo "  spot check, engine rows whose parsed value differs from ours: $DIFF"
 echo "  times run from process start / view creation until the last row arrived; rows/s count distinct ids"
+# A consumer that failed or left ids behind measured nothing: fail the run.
+if [[ ${FAILED:-0} == 1 || $G1 -lt $N || $G2 -lt $N ]]; then
+  echo "bench consumer: our consumer failed or lost ids (see above); these figures are not a measurement" >&2
+  exit 1
+fi
