@@ -111,10 +111,7 @@ func (s *Store) rolledUnion(ctx context.Context, sc Scope, f filter.Filter, tabl
 	tw, args := sc.Tenant().Where()
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(tags)), ", ")
 	rollQ := "SELECT " + rollSel + " FROM " + table + " WHERE " + tw + cond + " AND " + inHours + " AND src_part IN (" + marks + ")"
-	args = append(append(args, cargs...), hargs...)
-	for _, t := range tags {
-		args = append(args, t)
-	}
+	args = append(append(append(args, cargs...), hargs...), anys(tags)...)
 	return "(" + rollQ + " UNION ALL " + rawQ + ")", append(args, rargs...), true, nil
 }
 
